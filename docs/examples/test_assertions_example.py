@@ -1,0 +1,34 @@
+"""The four baseline-diff assertions. docs/assertions.md includes this file; tests run it."""
+
+import json
+import time
+
+import pytest
+
+
+def status_payload() -> dict[str, object]:
+    # In a real suite: api.get("/ready").json()
+    return {"status": "ok", "components": {"database": {"ok": True, "latency_ms": 1.2}}}
+
+
+@pytest.mark.application
+def test_ready_contract(baseline):
+    body = status_payload()
+    baseline.exact("status", body["status"])
+    baseline.shape("body", body, optional=["$.components.storage"])
+
+
+@pytest.mark.infrastructure
+def test_connection_count(baseline):
+    open_connections = 12  # In a real suite: await db.fetchval("select count(*) from pg_stat_activity")
+    baseline.number("open connections", open_connections, rel=0.5, abs=5, direction="higher_is_worse")
+
+
+@pytest.mark.performance
+def test_serialisation_latency(baseline):
+    samples = []
+    for _ in range(200):
+        start = time.perf_counter()
+        json.dumps(status_payload())
+        samples.append((time.perf_counter() - start) * 1000)
+    baseline.distribution("json.dumps", samples, unit="ms", tolerance=5.0)

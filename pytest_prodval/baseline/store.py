@@ -1,0 +1,230 @@
+"""The baseline file: schema-versioned JSON with provenance, merged and written atomically.
+
+Layout (``schema`` 1)::
+
+    {
+      "schema": 1,
+      "checksum": "sha256:…",          # of everything else, to catch truncation or hand edits
+      "provenance": {"environment": …, "recorded_at": …, "target_version": …,
+                     "prodval_version": …, "suite_commit": …},
+      "entries": {"<test key>::<name>": {"kind": …, "test": "<test key>", …}}
+    }
+
+A recording run merges into the file that is on disk at write time: entries it did not
+record are kept, so a partial run never loses anything; only an explicit prune removes
+entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .verdict import Entry
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BaselineError",
+    "BaselineFile",
+    "Provenance",
+    "dumps",
+    "write_merged",
+]
+
+SCHEMA_VERSION = 1
+_WRAP = 100
+
+
+class BaselineError(Exception):
+    """A baseline file that cannot be trusted: str() is a one-line message naming the file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Provenance:
+    environment: str
+    recorded_at: str
+    target_version: str | None
+    prodval_version: str
+    suite_commit: str | None
+
+    def describe(self) -> str:
+        version = self.target_version or "unknown"
+        return (
+            f"recorded on {self.environment} at {self.recorded_at}, target version {version}, "
+            f"prodval {self.prodval_version}"
+            + (f", suite commit {self.suite_commit[:12]}" if self.suite_commit else "")
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class BaselineFile:
+    """An in-memory baseline: what was on disk (or nothing) when the run started."""
+
+    path: Path
+    provenance: Provenance | None = None
+    entries: dict[str, Entry] = dataclasses.field(default_factory=dict)
+    exists: bool = False
+
+    @classmethod
+    def load(cls, path: Path) -> BaselineFile:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls(path)
+        except OSError as exc:
+            raise BaselineError(f"{path}: cannot read baseline: {exc.strerror}") from None
+        return cls(path, *_parse(path, text), exists=True)
+
+
+def _parse(path: Path, text: str) -> tuple[Provenance | None, dict[str, Entry]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "the file is truncated or corrupted — restore it from git, or delete it and re-record"
+        ) from None
+    if not isinstance(data, dict):
+        raise BaselineError(f"{path}: expected a JSON object at the top level")
+    schema = data.get("schema")
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise BaselineError(f"{path}: missing or invalid 'schema'; expected {SCHEMA_VERSION}")
+    if schema > SCHEMA_VERSION:
+        raise BaselineError(
+            f"{path}: written by a newer prodval (baseline schema {schema}); this prodval reads "
+            f"schema {SCHEMA_VERSION} — upgrade pytest-prodval"
+        )
+    if schema < 1:
+        raise BaselineError(f"{path}: unknown baseline schema {schema}; expected {SCHEMA_VERSION}")
+    unknown = sorted(set(data) - {"schema", "checksum", "provenance", "entries"})
+    if unknown:
+        raise BaselineError(f"{path}: unknown top-level key {unknown[0]!r}")
+    entries = data.get("entries")
+    if not isinstance(entries, dict):
+        raise BaselineError(f"{path}: 'entries' must be a JSON object")
+    for key, entry in entries.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+            raise BaselineError(f"{path}: entry {key!r} must be an object with a 'kind'")
+    if data.get("checksum") != _checksum(data):
+        raise BaselineError(
+            f"{path}: checksum mismatch — the file was truncated or edited by hand; "
+            "restore it from git, or delete it and re-record with --record-baseline"
+        )
+    return _provenance(path, data.get("provenance")), entries
+
+
+def _provenance(path: Path, raw: object) -> Provenance | None:
+    if raw is None:
+        return None
+    try:
+        assert isinstance(raw, dict)
+        return Provenance(**raw)
+    except (AssertionError, TypeError):
+        raise BaselineError(f"{path}: 'provenance' is malformed") from None
+
+
+def _checksum(data: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in data.items() if k != "checksum"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def dumps(data: Mapping[str, Any]) -> str:
+    """Sorted, indented JSON; lists of plain numbers wrap at 100 columns so samples stay short."""
+    return _dump(data, 0) + "\n"
+
+
+def _dump(obj: Any, level: int) -> str:
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k))}: {_dump(obj[k], level + 1)}" for k in sorted(obj)]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, (list, tuple)):
+        if not obj:
+            return "[]"
+        if all(_is_number(x) for x in obj):
+            return "[\n" + _wrap([json.dumps(x) for x in obj], inner) + "\n" + pad + "]"
+        return "[\n" + ",\n".join(inner + _dump(x, level + 1) for x in obj) + "\n" + pad + "]"
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError(f"cannot store a non-finite number ({obj}) in a baseline")
+    return json.dumps(obj)
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _wrap(tokens: list[str], indent: str) -> str:
+    lines, line = [], ""
+    for token in tokens:
+        if line and len(indent) + len(line) + len(token) + 2 > _WRAP:
+            lines.append(indent + line + ",")
+            line = ""
+        line = f"{line}, {token}" if line else token
+    lines.append(indent + line)
+    return "\n".join(lines)
+
+
+def write_merged(
+    path: Path,
+    recorded: Mapping[str, Entry],
+    provenance: Provenance,
+    prune: Iterable[str] = (),
+) -> dict[str, Entry]:
+    """Merge ``recorded`` into the file now on disk, drop ``prune`` keys, write atomically.
+
+    Re-reading at write time (not the copy loaded at start) keeps entries that another
+    run wrote meanwhile. Returns the entries written.
+    """
+    current = BaselineFile.load(path)
+    entries = dict(current.entries)
+    for key in prune:
+        entries.pop(key, None)
+    entries.update(recorded)
+    data: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "provenance": provenance.to_json(),
+        "entries": entries,
+    }
+    # Checksum the data as it will be read back, so float formatting cannot break it.
+    data = json.loads(json.dumps(data, allow_nan=False))
+    data["checksum"] = _checksum(data)
+    atomic_write_text(path, dumps(data))
+    return entries
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Temp file in the same directory, fsync, rename, fsync the directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,116 @@
+"""Talking to the target: HTTP clients per role, the database pool, the reported version."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from .config import TargetEnv
+
+__all__ = [
+    "async_client",
+    "client_options",
+    "create_pool",
+    "fetch_target_version",
+    "suite_commit",
+    "sync_client",
+]
+
+GIT_TIMEOUT_S = 5.0
+
+
+def client_options(env: TargetEnv, role: str | None = None) -> dict[str, Any]:
+    """httpx client keyword arguments: base URL, timeouts, TLS verification, auth headers."""
+    headers = dict(env.api.headers)
+    headers.update(auth_headers(env, role))
+    return {
+        "base_url": env.api.base_url,
+        "timeout": httpx.Timeout(env.api.timeout),
+        "verify": env.api.verify_tls,
+        "headers": headers,
+        "follow_redirects": False,
+    }
+
+
+def auth_headers(env: TargetEnv, role: str | None) -> dict[str, str]:
+    role = role or env.default_role
+    if role is None:
+        return {}
+    credential = env.credentials.get(role)
+    if credential is None:
+        known = ", ".join(sorted(env.credentials)) or "none"
+        raise LookupError(
+            f"environment {env.name!r} has no credentials for role {role!r}; "
+            f"configured roles: {known}"
+        )
+    if credential.api_key is not None:
+        return {env.api.api_key_header: credential.api_key}
+    if credential.bearer_token is not None:
+        return {"Authorization": f"Bearer {credential.bearer_token}"}
+    basic = f"{credential.username}:{credential.password}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(basic).decode()}
+
+
+def sync_client(env: TargetEnv, role: str | None = None) -> httpx.Client:
+    return httpx.Client(**client_options(env, role))
+
+
+def async_client(env: TargetEnv, role: str | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(**client_options(env, role))
+
+
+async def create_pool(env: TargetEnv) -> asyncpg.Pool:
+    """A pool whose sessions are read-only on protected environments, with timeouts set."""
+    import asyncpg
+
+    assert env.database is not None
+    settings = {"statement_timeout": str(env.database.statement_timeout_ms)}
+    if env.protected:
+        # Enforced by the server for every transaction on these connections.
+        settings["default_transaction_read_only"] = "on"
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        env.database.dsn,
+        min_size=env.database.pool_min,
+        max_size=env.database.pool_max,
+        timeout=env.database.timeout,
+        command_timeout=env.database.timeout,
+        server_settings=settings,
+    )
+    return pool
+
+
+def fetch_target_version(env: TargetEnv) -> str | None:
+    """The release the target reports at ``api.version_path``, or None when it cannot say."""
+    if env.api.version_path is None:
+        return None
+    try:
+        with sync_client(env) as client:
+            response = client.get(env.api.version_path)
+            response.raise_for_status()
+            value = response.json().get(env.api.version_field)
+    except (httpx.HTTPError, ValueError, AttributeError, LookupError):
+        return None
+    return None if value is None else str(value)
+
+
+def suite_commit(rootdir: Path) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=rootdir,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None

@@ -1,0 +1,44 @@
+"""Every bad config, as a user meets it: one line on stderr, exit code 4, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from .test_config import BAD_CONFIGS
+
+
+@pytest.mark.parametrize(("text", "environ", "key_path", "expected"), BAD_CONFIGS)
+def test_a_bad_config_is_one_line_and_exit_code_4(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    environ: dict[str, str],
+    key_path: str | None,
+    expected: str,
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    (pytester.path / "prodval.yaml").write_text(text)
+    pytester.makepyfile("def test_it(target):\n    pass\n")
+    result = pytester.runpytest("--target-env=local")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    lines = [line for line in result.stderr.lines if line.strip()]
+    assert len(lines) == 1, result.stderr.str()
+    prefix = f"ERROR: prodval.yaml: {key_path}: " if key_path else "ERROR: prodval.yaml: "
+    assert lines[0].startswith(prefix), lines[0]
+    assert expected in lines[0]
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_an_unknown_environment_lists_the_known_ones(project: pytest.Pytester) -> None:
+    result = project.runpytest("--target-env=prod")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: prodval.yaml: unknown environment 'prod'; expected one of: local, production"]
+    )
+
+
+def test_a_missing_config_file_names_the_path_and_option(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--target-env=local", "--prodval-config=conf/missing.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: conf/missing.yaml: file not found*"])

@@ -1,0 +1,29 @@
+"""The docs' examples run, and the code shown in the docs is the code that runs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_the_assertions_example_records_then_passes(pytester: pytest.Pytester) -> None:
+    for path in (DOCS / "examples").iterdir():
+        if path.is_file():
+            shutil.copy(path, pytester.path / path.name)
+    pytester.runpytest("--target-env=local", "--record-baseline").assert_outcomes(passed=3)
+    result = pytester.runpytest("--target-env=local")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*open connections*12*12*passed*"])
+
+
+def test_every_python_block_in_the_assertions_page_is_in_the_example_file() -> None:
+    example = (DOCS / "examples/test_assertions_example.py").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / "assertions.md").read_text(), re.S)
+    assert len(blocks) >= 3
+    for block in blocks:
+        assert block in example, block

@@ -1,0 +1,173 @@
+"""The target, api and db fixtures against a real HTTP server and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    """Answers every GET with the request's headers, and /version with a release."""
+
+    def do_GET(self) -> None:
+        if self.path == "/version":
+            body = {"release": "2026.11.3"}
+        else:
+            body = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}
+        payload = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echo_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def config_for(url: str, dsn: str | None = None, protected: bool = False) -> str:
+    database = f"    database:\n      dsn: {dsn}\n" if dsn else ""
+    return f"""
+environments:
+  local:
+    protected: {str(protected).lower()}
+    api:
+      base_url: {url}
+      timeout: 3
+      version_path: /version
+      version_field: release
+      headers:
+        User-Agent: prodval-test
+    credentials:
+      viewer:
+        api_key: viewer-key-1234
+      admin:
+        bearer_token: admin-token-5678
+    default_role: viewer
+{database}"""
+
+
+def test_api_clients_carry_base_url_auth_and_timeouts(
+    pytester: pytest.Pytester, echo_url: str
+) -> None:
+    pytester.makefile(".yaml", prodval=config_for(echo_url))
+    pytester.makepyfile(
+        """
+        def test_default_role(api):
+            assert api.timeout.read == 3
+            headers = api.get("/anything").json()["headers"]
+            assert headers["x-api-key"] == "viewer-key-1234"
+            assert headers["user-agent"] == "prodval-test"
+
+        def test_other_role(api_as):
+            headers = api_as("admin").get("/x").json()["headers"]
+            assert headers["authorization"] == "Bearer admin-token-5678"
+            assert "x-api-key" not in headers
+
+        def test_unknown_role(api_as):
+            import pytest
+            with pytest.raises(LookupError, match="no credentials for role 'ghost'"):
+                api_as("ghost")
+        """
+    )
+    pytester.runpytest("--target-env=local").assert_outcomes(passed=3)
+
+
+def test_the_async_client_works_under_pytest_asyncio(
+    pytester: pytest.Pytester, echo_url: str
+) -> None:
+    pytester.makefile(".yaml", prodval=config_for(echo_url))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_async(async_api):
+            response = await async_api.get("/a")
+            assert response.json()["headers"]["x-api-key"] == "viewer-key-1234"
+        """
+    )
+    pytester.runpytest("--target-env=local").assert_outcomes(passed=1)
+
+
+def test_the_targets_version_is_shown_and_recorded_as_provenance(
+    pytester: pytest.Pytester, echo_url: str
+) -> None:
+    pytester.makefile(".yaml", prodval=config_for(echo_url))
+    pytester.makepyfile("def test_it(baseline):\n    baseline.exact('x', 1)\n")
+    result = pytester.runpytest("--target-env=local", "--record-baseline")
+    result.stdout.fnmatch_lines(["prodval: target version 2026.11.3"])
+    data = json.loads((pytester.path / "baselines/local.json").read_text())
+    assert data["provenance"]["target_version"] == "2026.11.3"
+
+
+def test_db_without_a_database_configured_skips_with_the_key_to_set(
+    pytester: pytest.Pytester, echo_url: str
+) -> None:
+    pytester.makefile(".yaml", prodval=config_for(echo_url))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio(loop_scope="session")
+        async def test_db(db):
+            pass
+        """
+    )
+    result = pytester.runpytest("--target-env=local", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*environment 'local' has no database configured "
+            "(prodval.yaml: environments.local.database)*"
+        ]
+    )
+
+
+DB_CHECKS = """
+import asyncpg
+import pytest
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_read(db):
+    assert await db.fetchval("select 41 + 1") == 42
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_write(db):
+    async with db.acquire() as connection:
+        try:
+            await connection.execute("create temporary table prodval_probe (x int)")
+        except asyncpg.exceptions.ReadOnlySQLTransactionError:
+            pytest.fail("read-only")
+"""
+
+
+@pytest.mark.parametrize(("protected", "outcome"), [(False, "passed"), (True, "failed")])
+def test_db_pool_is_read_only_on_protected_environments(
+    pytester: pytest.Pytester, echo_url: str, postgres_dsn: str, protected: bool, outcome: str
+) -> None:
+    pytester.makefile(".yaml", prodval=config_for(echo_url, postgres_dsn, protected))
+    pytester.makepyfile(DB_CHECKS)
+    result = pytester.runpytest("--target-env=local", "-p", "no:cacheprovider")
+    result.assert_outcomes(
+        passed=2 if outcome == "passed" else 1, failed=0 if protected is False else 1
+    )
+    if protected:
+        result.stdout.fnmatch_lines(["*Failed: read-only*"])

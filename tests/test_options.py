@@ -1,0 +1,165 @@
+"""Options, ini twins, markers and the report header, as a user meets them."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import INI
+
+
+def test_help_lists_every_option_in_the_prodval_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "prodval: validate a deployment against its baseline:",
+            "*--target-env=NAME*",
+            "*--baseline=PATH*",
+            "*--record-baseline*",
+            "*--prune, --prodval-prune*",
+            "*--prodval-config=PATH*",
+            "*--allow-destructive*",
+            "*--prodval-confirm-record=NAME*",
+            "*--prodval-summary=PATH*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*prodval_target_env (string)*", "*prodval_baseline (string)*"])
+
+
+def test_without_a_target_environment_the_plugin_stays_out_of_the_way(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert "prodval:" not in result.stdout.str()
+
+
+def test_a_fixture_without_a_target_environment_says_how_to_choose_one(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_it(target):\n    pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no target environment chosen: pass --target-env NAME*"])
+
+
+def test_the_header_shows_environment_urls_and_baseline(project: pytest.Pytester) -> None:
+    project.makepyfile("def test_it():\n    pass\n")
+    result = project.runpytest("--target-env=local")
+    result.stdout.fnmatch_lines(
+        [
+            "prodval: environment local (unprotected)",
+            "prodval: api http://127.0.0.1:9",
+            "prodval: comparing with baseline baselines/local.json (does not exist yet)",
+        ]
+    )
+
+
+def test_the_header_shows_the_baselines_provenance(project: pytest.Pytester) -> None:
+    project.makepyfile("def test_it(baseline):\n    baseline.exact('x', 1)\n")
+    project.runpytest("--target-env=local", "--record-baseline").assert_outcomes(passed=1)
+    result = project.runpytest("--target-env=local")
+    result.stdout.fnmatch_lines(
+        [
+            "prodval: comparing with baseline baselines/local.json (1 entries; recorded on local "
+            "at *, target version unknown, prodval *)",
+        ]
+    )
+
+
+def test_ini_twins_set_the_same_values(project: pytest.Pytester) -> None:
+    project.makeini(
+        """
+        [pytest]
+        filterwarnings = error
+        asyncio_default_fixture_loop_scope = function
+        prodval_target_env = local
+        prodval_baseline = custom/base.json
+        prodval_record_baseline = true
+        prodval_summary = out/summary.json
+        """
+    )
+    project.makepyfile("def test_it(baseline):\n    baseline.exact('x', 1)\n")
+    result = project.runpytest()
+    result.assert_outcomes(passed=1)
+    assert (project.path / "custom/base.json").exists()
+    assert (project.path / "out/summary.json").exists()
+
+
+def test_a_command_line_option_wins_over_its_ini_twin(project: pytest.Pytester) -> None:
+    project.makeini(INI + "prodval_target_env = nowhere\n")
+    project.makepyfile("def test_it(target):\n    assert target.name == 'local'\n")
+    project.runpytest("--target-env=local").assert_outcomes(passed=1)
+
+
+def test_a_bad_boolean_in_the_ini_file_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makeini(INI + "prodval_record_baseline = maybe\n")
+    result = project.runpytest("--target-env=local")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ini prodval_record_baseline = 'maybe': expected one of*"])
+
+
+def test_the_suite_markers_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    for marker in (
+        "infrastructure",
+        "application",
+        "pipeline",
+        "security",
+        "compliance",
+        "performance",
+        "synthetic",
+        "destructive",
+    ):
+        result.stdout.fnmatch_lines([f"@pytest.mark.{marker}:*"])
+
+
+DESTRUCTIVE = """
+import pytest
+
+@pytest.mark.destructive
+def test_restart_the_database():
+    pass
+"""
+
+
+def test_destructive_checks_are_skipped_on_protected_environments(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(DESTRUCTIVE)
+    result = project.runpytest("--target-env=production", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*destructive check skipped on protected environment 'production' "
+            "(pass --allow-destructive to run it)*"
+        ]
+    )
+
+
+def test_destructive_checks_run_when_allowed_or_unprotected(project: pytest.Pytester) -> None:
+    project.makepyfile(DESTRUCTIVE)
+    project.runpytest("--target-env=production", "--allow-destructive").assert_outcomes(passed=1)
+    project.runpytest("--target-env=local").assert_outcomes(passed=1)
+
+
+def test_recording_on_a_protected_environment_needs_confirmation(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile("def test_it(baseline):\n    baseline.exact('x', 1)\n")
+    result = project.runpytest("--target-env=production", "--record-baseline")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: refusing to record a baseline on protected environment 'production'; "
+            "confirm with --prodval-confirm-record=production"
+        ]
+    )
+    wrong = project.runpytest(
+        "--target-env=production", "--record-baseline", "--prodval-confirm-record=local"
+    )
+    assert wrong.ret == pytest.ExitCode.USAGE_ERROR
+    confirmed = project.runpytest(
+        "--target-env=production", "--record-baseline", "--prodval-confirm-record=production"
+    )
+    confirmed.assert_outcomes(passed=1)
