@@ -1,6 +1,63 @@
-"""Root conftest of the validation project.
+"""Root conftest of the validation project: the embedded default target.
 
 The suites in suites/ use only the public fixtures of the pytest-prodval plugin (``target``,
 ``api``, ``api_as``, ``async_api``, ``db``, ``baseline``); the plugin itself is loaded through
 its ``pytest11`` entry point once the package is installed.
+
+With ``--target-env=local`` and no docpipe running in ``.docpipe/``, the session starts one
+(``docpipe up``) before the first check and stops it after the last; a docpipe that is already
+up is used as it is and left running.
 """
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EMBEDDED_ENV = "local"
+_STARTED = pytest.StashKey[Path]()
+
+
+def _wants_embedded(config: pytest.Config) -> bool:
+    if hasattr(config, "workerinput"):  # xdist workers use what the controller started
+        return False
+    target = config.getoption("prodval_target_env", None) or config.getini("prodval_target_env")
+    return target == EMBEDDED_ENV and not os.environ.get("PRODVAL_NO_EMBEDDED_TARGET")
+
+
+def _docpipe(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "docpipe", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not _wants_embedded(config):
+        return
+    home = Path(config.rootpath) / ".docpipe"
+    if _docpipe(home, "status").returncode == 0:
+        return
+    result = _docpipe(home, "up")
+    if result.returncode != 0:
+        raise pytest.UsageError(
+            "could not start the embedded local target (docpipe up): "
+            + " ".join((result.stderr or result.stdout).split())[:500]
+        )
+    config.stash[_STARTED] = home
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(_STARTED, None)
+    if home is not None:
+        _docpipe(home, "down")

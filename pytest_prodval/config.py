@@ -160,6 +160,8 @@ class ApiConfig(_Model):
     version_field: NonEmptyStr = "version"
     api_key_header: NonEmptyStr = "X-API-Key"
     headers: dict[str, str] = Field(default_factory=dict)
+    # CA bundle to verify the server with; a relative path is relative to the config file.
+    ca_file: NonEmptyStr | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -293,6 +295,9 @@ class _EnvironmentBlock(_Model):
     load: LoadProfile = Field(default_factory=LoadProfile)
     tls: TlsExpectations = Field(default_factory=TlsExpectations)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    # Free-form settings for the suites (expected release, worker count, ...): the suites
+    # validate what they read; prodval only requires a mapping with string keys.
+    params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("default_role")
     @classmethod
@@ -489,6 +494,10 @@ def _resolve_environment(
         message = where.message(loc, MSG_VAR_NOT_SET.format(var=var))
         return message + _more(len(interpolated.missing) - 1)
     assert env_block is not None  # _validate returns None only with placeholders
+    ca_file = env_block.api.ca_file
+    if ca_file is not None and not Path(ca_file).is_absolute():
+        api = env_block.api.model_copy(update={"ca_file": str(path.absolute().parent / ca_file)})
+        env_block = env_block.model_copy(update={"api": api})
     return TargetEnv(
         name=name,
         secrets=_collect_secrets(env_block, interpolated.from_environ),
@@ -599,6 +608,9 @@ def _reparse_scalar(text: str) -> Any:
     return value if value is None or isinstance(value, (bool, int, float)) else text
 
 
+_SECRET_PARAM = re.compile(r"secret|password|passwd|token|api_?key|private", re.IGNORECASE)
+
+
 def _collect_secrets(env: _EnvironmentBlock, from_environ: set[str]) -> frozenset[str]:
     secrets = set(from_environ)
     for credential in env.credentials.values():
@@ -607,6 +619,12 @@ def _collect_secrets(env: _EnvironmentBlock, from_environ: set[str]) -> frozense
             for value in (credential.api_key, credential.bearer_token, credential.password)
             if value is not None
         )
+    # params is free-form: treat values under secret-sounding keys as secrets too.
+    secrets.update(
+        value
+        for key, value in env.params.items()
+        if isinstance(value, str) and _SECRET_PARAM.search(key)
+    )
     for url in (env.api.base_url, env.database.dsn if env.database else None):
         password = _url_password(url) if url else None
         if password:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ssl
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,10 +34,19 @@ def client_options(env: TargetEnv, role: str | None = None) -> dict[str, Any]:
     return {
         "base_url": env.api.base_url,
         "timeout": httpx.Timeout(env.api.timeout),
-        "verify": env.api.verify_tls,
+        "verify": tls_verify(env),
         "headers": headers,
         "follow_redirects": False,
     }
+
+
+def tls_verify(env: TargetEnv) -> ssl.SSLContext | bool:
+    """What httpx should verify the server with: the configured CA, the system's, or nothing."""
+    if not env.api.verify_tls:
+        return False
+    if env.api.ca_file is None:
+        return True
+    return ssl.create_default_context(cafile=env.api.ca_file)
 
 
 def auth_headers(env: TargetEnv, role: str | None) -> dict[str, str]:

@@ -758,10 +758,13 @@ def test_the_repository_example_config_is_valid() -> None:
     assert config.environment_names == ("local", "staging", "production")
     local = config.environment("local")
     assert local.protected is False
-    assert local.api.base_url == "http://127.0.0.1:8080"
+    assert local.api.base_url == "https://127.0.0.1:8443"
+    assert local.api.ca_file == str(REPO_ROOT / ".docpipe/tls/ca.pem")
     assert local.database is not None
-    assert local.database.dsn == "postgresql://docpipe:docpipe@127.0.0.1:5432/docpipe"
-    assert set(local.credentials) == {"admin", "operator", "viewer"}
+    assert local.database.dsn == (
+        "postgresql://docpipe_monitor:local-monitor-password@127.0.0.1:8446/docpipe"
+    )
+    assert set(local.credentials) == {"admin", "operator", "viewer", "other_tenant_admin"}
     for protected in ("staging", "production"):
         with pytest.raises(ConfigError, match="is not set"):
             config.environment(protected)
@@ -823,3 +826,8 @@ def test_the_complete_example_in_the_docs_is_valid(tmp_path: Path) -> None:
 
     assert config.environment("local").default_role == "viewer"
     assert config.environment("production").load.max_rps == 20
+
+
+def test_a_relative_ca_file_is_relative_to_the_config_file(write: WriteConfig) -> None:
+    path = write(config_text(MINIMAL_LOCAL + "  ca_file: tls/ca.pem\n"))
+    assert load_local(path).api.ca_file == str(path.parent / "tls/ca.pem")

@@ -1,0 +1,231 @@
+"""Document endpoints: read, result, original content, and erasure; plus the row-to-JSON
+helpers the subject export shares. Upload lives in ``upload``.
+
+Reads by id are tenant-scoped in SQL (``tenant_leak`` removes that), and every attempt is
+audited with its outcome (``no_audit`` removes that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..audit import write_audit
+from ..erasure import erase_document
+from .auth import Principal, authenticate, has_credentials, remote_addr
+from .context import AppContext, app_context
+from .db import Conn
+from .errors import ApiError, not_found
+
+__all__ = [
+    "delete_document",
+    "document",
+    "document_columns",
+    "document_json",
+    "fetch_history",
+    "get_content",
+    "get_document",
+    "get_result",
+]
+
+_COLUMNS = (
+    "id", "tenant_id", "subject_id", "filename", "content_type", "sha256", "size_bytes",
+    "storage_key", "state", "failure_reason", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def document_columns(alias: str = "") -> str:
+    """The documents columns ``document_json`` needs, optionally qualified by a table alias."""
+    return ", ".join(f"{alias}.{c}" if alias else c for c in _COLUMNS)
+
+
+def _parse_id(request: Request) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(request.path_params["document_id"])
+    except ValueError:
+        return None
+
+
+async def fetch_history(conn: Conn, doc_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """
+        select from_state, to_state, at, reason from document_states
+        where document_id = $1 order by id
+        """,
+        doc_id,
+    )
+    return [
+        {
+            "from": r["from_state"],
+            "to": r["to_state"],
+            "at": r["at"].isoformat(),
+            "reason": r["reason"],
+        }
+        for r in rows
+    ]
+
+
+def document_json(row: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "tenant_id": row["tenant_id"],
+        "subject_id": row["subject_id"],
+        "filename": row["filename"],
+        "content_type": row["content_type"],
+        "sha256": row["sha256"],
+        "size_bytes": row["size_bytes"],
+        "state": row["state"],
+        "failure_reason": row["failure_reason"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+        "history": history,
+    }
+
+
+async def _read(
+    request: Request, conn: Conn, ctx: AppContext, action: str, *, anonymous_ok: bool = False
+) -> tuple[Principal, Any]:
+    """Authenticate, then load the document; 404 for unknown, malformed or foreign ids.
+
+    ``anonymous_ok`` is only ever true under ``auth_bypass``: a request without credentials
+    is then served as if made by the document's own tenant.
+    """
+    bypass = anonymous_ok and not has_credentials(request)
+    principal = None if bypass else await authenticate(request, conn, ctx.settings, "viewer")
+    # The tenant filter is what keeps tenants apart; tenant_leak (and auth_bypass, which has
+    # no tenant to filter by) drop it.
+    tenant = None if principal is None or "tenant_leak" in ctx.faults else principal.tenant_id
+    doc_id = _parse_id(request)
+    row = None
+    if doc_id is not None:
+        row = await conn.fetchrow(
+            f"""
+            select {document_columns()} from documents
+            where id = $1 and ($2::text is null or tenant_id = $2)
+            """,
+            doc_id,
+            tenant,
+        )
+    if principal is None:
+        if row is None:
+            raise not_found()
+        principal = Principal(actor="anonymous", tenant_id=row["tenant_id"], role="viewer")
+    if row is None:
+        await _audit_read(request, conn, ctx, principal, action, doc_id, "not_found")
+        raise not_found()
+    return principal, row
+
+
+async def _audit_read(
+    request: Request,
+    conn: Conn,
+    ctx: AppContext,
+    principal: Principal,
+    action: str,
+    doc_id: uuid.UUID | None,
+    outcome: str,
+) -> None:
+    if "no_audit" in ctx.faults:
+        return
+    await write_audit(
+        conn,
+        actor=principal.actor,
+        tenant_id=principal.tenant_id,
+        role=principal.role,
+        action=action,
+        outcome=outcome,
+        resource_type="document",
+        resource_id=str(doc_id) if doc_id is not None else None,
+        remote_addr=remote_addr(request),
+    )
+
+
+async def get_document(request: Request) -> Response:
+    ctx = app_context(request)
+    async with ctx.db.connection() as conn:
+        principal, row = await _read(
+            request, conn, ctx, "document.read", anonymous_ok="auth_bypass" in ctx.faults
+        )
+        body = document_json(row, await fetch_history(conn, row["id"]))
+        await _audit_read(request, conn, ctx, principal, "document.read", row["id"], "success")
+    return JSONResponse(body)
+
+
+async def get_result(request: Request) -> Response:
+    ctx = app_context(request)
+    async with ctx.db.connection() as conn:
+        principal, row = await _read(request, conn, ctx, "document.result.read")
+        result = await conn.fetchrow(
+            "select text, chunk_count, embedding_dimensions from results where document_id = $1",
+            row["id"],
+        )
+        ready = row["state"] == "completed" and result is not None
+        outcome = "success" if ready else "not_ready"
+        await _audit_read(request, conn, ctx, principal, "document.result.read", row["id"], outcome)
+    if not ready:
+        raise ApiError(409, "not_ready", state=row["state"])
+    count_field = "chunks" if "schema_drift" in ctx.faults else "chunk_count"
+    return JSONResponse(
+        {
+            "id": str(row["id"]),
+            "text": result["text"],
+            count_field: result["chunk_count"],
+            "embedding_dimensions": result["embedding_dimensions"],
+        }
+    )
+
+
+async def get_content(request: Request) -> Response:
+    ctx = app_context(request)
+    async with ctx.db.connection() as conn:
+        principal, row = await _read(request, conn, ctx, "document.content.read")
+        # A row whose file is gone is a real integrity failure: StorageError -> 500.
+        data = await asyncio.to_thread(ctx.storage.get, row["storage_key"])
+        await _audit_read(
+            request, conn, ctx, principal, "document.content.read", row["id"], "success"
+        )
+    return Response(
+        data,
+        headers={
+            "content-type": row["content_type"],
+            # Never rendered inline: an uploaded HTML file must not run in the API's origin.
+            "content-disposition": "attachment",
+            "x-content-sha256": row["sha256"],
+        },
+    )
+
+
+async def delete_document(request: Request) -> Response:
+    ctx = app_context(request)
+    async with ctx.db.connection() as conn:
+        principal = await authenticate(request, conn, ctx.settings, "operator")
+        doc_id = _parse_id(request)
+        async with conn.transaction():
+            erased = doc_id is not None and await erase_document(
+                conn, ctx.storage, doc_id, ctx.faults, tenant_id=principal.tenant_id
+            )
+            await write_audit(
+                conn,
+                actor=principal.actor,
+                tenant_id=principal.tenant_id,
+                role=principal.role,
+                action="document.erase",
+                outcome="success" if erased else "not_found",
+                resource_type="document",
+                resource_id=str(doc_id) if doc_id is not None else None,
+                remote_addr=remote_addr(request),
+            )
+    if not erased:
+        raise not_found()
+    return Response(status_code=204)
+
+
+async def document(request: Request) -> Response:
+    """One route for GET and DELETE, so a 405 lists both in ``Allow``."""
+    if request.method == "DELETE":
+        return await delete_document(request)
+    return await get_document(request)
