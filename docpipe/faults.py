@@ -20,7 +20,7 @@ FAULTS: dict[str, str] = {
     "worker_stalled": "workers take no jobs and stop their heartbeat",
     "state_skip": "documents reach completed without the embedding step",
     "erasure_incomplete": "deleting a document leaves its chunks behind",
-    "retention_off": "the retention purge deletes nothing",
+    "retention_off": "the scheduled retention purge does not run; an explicit one deletes nothing",
     "schema_drift": "a response field is renamed (chunk_count -> chunks)",
     "leaky_errors": "500 responses carry a stack trace and the server version",
     "weak_headers": "security headers are missing",

@@ -56,7 +56,7 @@ class Credentials:
                 for name in KEY_ROLES
             },
             # Fixed local default so prodval.yaml's `local` environment can sign test tokens.
-            jwt_secret=pick("DOCPIPE_JWT_SECRET", "local-jwt-signing-secret"),
+            jwt_secret=pick("DOCPIPE_JWT_SECRET", "local-jwt-signing-secret-for-tests-only"),
             service_key=pick("DOCPIPE_SERVICE_KEY", secrets.token_urlsafe(24)),
             postgres_password=secrets.token_urlsafe(18),
             app_password=secrets.token_urlsafe(18),

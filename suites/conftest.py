@@ -8,7 +8,6 @@ API and always deleted at teardown, also when the check fails midway.
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-SYNTHETIC_SUBJECT_PREFIX = "prodval-synthetic-"
-POLL_S = 0.2
+from ._support import SYNTHETIC_SUBJECT_PREFIX, AwaitState, erase, wait_for_state
 
 
 @dataclasses.dataclass
@@ -56,32 +54,9 @@ class SyntheticDocuments:
                 self.ids.append(document_id)
         return response
 
-    def wait_until(
-        self, document_id: str, states: set[str], timeout: float
-    ) -> tuple[dict[str, Any], float]:
-        """Poll the document until it is in one of ``states``; (document, seconds taken)."""
-        started = time.monotonic()
-        deadline = started + timeout
-        while True:
-            document: dict[str, Any] = self.uploader.get(f"/documents/{document_id}").json()
-            elapsed = time.monotonic() - started
-            if document.get("state") in states:
-                return document, elapsed
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"document {document_id} still {document.get('state')!r} after "
-                    f"{timeout:g} s (expected {', '.join(sorted(states))})"
-                )
-            time.sleep(POLL_S)
-
     def erase_all(self) -> list[str]:
         """Delete every document made; returns the ids that could not be deleted."""
-        left = []
-        for document_id in self.ids:
-            response = self.eraser.delete(f"/documents/{document_id}")
-            if response.status_code not in (204, 404):
-                left.append(document_id)
-        return left
+        return [i for i in self.ids if erase(self.eraser, i) not in (204, 404)]
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +72,15 @@ def synthetic(api_as: Callable[[str], httpx.Client]) -> Iterator[SyntheticDocume
     left = documents.erase_all()
     if left:
         pytest.fail(f"synthetic documents could not be erased: {', '.join(left)}")
+
+
+@pytest.fixture
+def await_state(target: Any) -> AwaitState:
+    """``await_state(synthetic, id, states)``: poll until one of ``states``, within the SLO."""
+
+    def wait(synthetic: Any, document_id: str, states: set[str]) -> tuple[dict[str, Any], float]:
+        return wait_for_state(
+            synthetic.uploader, document_id, states, float(target.slo.worker_seconds)
+        )
+
+    return wait

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,14 @@ def test_every_python_block_in_the_assertions_page_is_in_the_example_file() -> N
     assert len(blocks) >= 3
     for block in blocks:
         assert block in example, block
+
+
+def test_the_checks_page_is_generated_from_the_current_checks() -> None:
+    result = subprocess.run(
+        [sys.executable, str(DOCS.parent / "scripts/gen-checks-doc"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -91,10 +91,11 @@ def _limit(raw: str | None) -> int:
 async def read_audit(request: Request) -> Response:
     ctx = app_context(request)
     query = request.query_params
-    since, limit = _since(query.get("since")), _limit(query.get("limit"))
     action = query.get("action") or None
     async with ctx.db.connection() as conn:
+        # Authenticate first: an anonymous caller learns nothing, not even about parameters.
         principal = await authenticate(request, conn, ctx.settings, "admin")
+        since, limit = _since(query.get("since")), _limit(query.get("limit"))
         rows = await conn.fetch(
             """
             select id, at, tenant_id, actor, role, action, resource_type, resource_id, outcome,

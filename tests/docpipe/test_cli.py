@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+pytestmark = pytest.mark.xdist_group("docpipe-cli")  # one deployment for the module
+
 OPERATOR_KEY = "local-operator-key"
 DEADLINE_S = 60.0
 

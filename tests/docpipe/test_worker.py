@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -379,9 +378,6 @@ async def test_a_queued_job_of_a_finished_document_is_closed_without_processing(
         assert await conn.fetchval("select attempts from jobs where document_id = $1", doc_id) == 0
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("docpipe.erasure") is None, reason="docpipe.erasure not written yet"
-)
 @pytest.mark.asyncio
 async def test_the_worker_runs_the_retention_purge(platform: Platform) -> None:
     async with connect(platform.db) as conn:
@@ -395,6 +391,24 @@ async def test_the_worker_runs_the_retention_purge(platform: Platform) -> None:
                 conn, "select count(*) > 0 from audit_log where action = 'retention.purge'"
             )
         assert not platform.storage.exists(f"acme/{old}")
+
+
+@pytest.mark.asyncio
+async def test_retention_off_means_the_scheduled_purge_never_runs(platform: Platform) -> None:
+    async with connect(platform.db) as conn:
+        old = await add_document(conn, platform.storage, document_text(1))
+        await conn.execute(
+            "update documents set created_at = now() - interval '40 days' where id = $1", old
+        )
+        await conn.execute("update jobs set status = 'done' where document_id = $1", old)
+        fresh = await add_document(conn, platform.storage, document_text(2))
+        async with in_process(platform, faults="retention_off"):
+            # The purge is due at start-up, before the first claim: once a job is done, a
+            # purge that was going to run has run.
+            await wait_for(conn, "select state = 'completed' from documents where id = $1", fresh)
+        assert await conn.fetchval("select count(*) from documents where id = $1", old) == 1
+        audits = "select count(*) from audit_log where action = 'retention.purge'"
+        assert await conn.fetchval(audits) == 0
 
 
 def test_text_is_split_into_chunks_of_at_most_500_characters_between_words() -> None:

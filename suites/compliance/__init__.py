@@ -1,0 +1,1 @@
+"""Compliance suite: audit, transport, access, GDPR and retention rules."""

@@ -1,0 +1,82 @@
+"""Access control: sessions end automatically — bearer tokens have a capped lifetime.
+
+Parameters read from ``params``:
+
+- ``jwt_secret`` (required, else the check is skipped), ``jwt_audience`` (default
+  ``docpipe``), ``jwt_issuer`` (default ``docpipe``), ``jwt_tenant`` (default ``acme``): how to
+  mint a token the target accepts.
+- ``jwt_max_lifetime_s`` (default 3600): the longest session the policy allows.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.compliance, pytest.mark.synthetic]
+
+LONG_LIFETIME_S = 24 * 3600
+SHORT_LIFETIME_S = 5 * 60
+
+
+def _token(params: dict[str, Any], lifetime_s: int) -> str:
+    import jwt
+
+    now = int(time.time())
+    claims = {
+        "sub": "prodval-synthetic-session",
+        "tenant": str(params.get("jwt_tenant", "acme")),
+        "role": "viewer",
+        "aud": str(params.get("jwt_audience", "docpipe")),
+        "iss": str(params.get("jwt_issuer", "docpipe")),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime_s,
+    }
+    with warnings.catch_warnings():
+        # A short HMAC secret is the security suite's finding; here it only signs a probe.
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        return jwt.encode(claims, str(params["jwt_secret"]), algorithm="HS256")
+
+
+def test_a_token_valid_for_24_hours_is_rejected_while_a_5_minute_token_is_accepted(
+    synthetic: Any, api_as: Any, params: dict[str, Any], baseline: Any
+) -> None:
+    """A viewer JWT with a 24 h lifetime gets 401; the same token with 5 min gets 200.
+
+    Guards against: long-lived bearer tokens, i.e. sessions that never log off (no maximum
+    lifetime, or a limit raised far beyond `jwt_max_lifetime_s`).
+    Evidences: HIPAA 45 CFR 164.312(a)(2)(iii)
+    """
+    if not params.get("jwt_secret"):
+        pytest.skip("params.jwt_secret is not set: cannot mint tokens for this environment")
+    max_lifetime = float(params.get("jwt_max_lifetime_s", 3600))
+    assert SHORT_LIFETIME_S <= max_lifetime < LONG_LIFETIME_S, (
+        f"params.jwt_max_lifetime_s {max_lifetime:g} s: expected between "
+        f"{SHORT_LIFETIME_S} and {LONG_LIFETIME_S} s"
+    )
+    uploaded = synthetic.upload()
+    assert uploaded.status_code == 201, f"upload: {uploaded.status_code} {uploaded.text[:300]}"
+    path = f"/documents/{uploaded.json()['id']}"
+    viewer = api_as("viewer")
+    statuses = {}
+    for name, lifetime in (("5 min", SHORT_LIFETIME_S), ("24 h", LONG_LIFETIME_S)):
+        # Only this token authenticates the request: the client's own credential is dropped.
+        request = viewer.build_request("GET", path)
+        for header in ("x-api-key", "authorization"):
+            request.headers.pop(header, None)
+        request.headers["Authorization"] = f"Bearer {_token(params, lifetime)}"
+        response = viewer.send(request)
+        statuses[name] = response.status_code
+    baseline.exact("statuses", statuses)
+    assert statuses["5 min"] == 200, (
+        f"a 5-minute viewer token got {statuses['5 min']} on GET {path}: the check cannot mint "
+        "tokens this target accepts (params jwt_secret/jwt_audience/jwt_issuer/jwt_tenant?)"
+    )
+    assert statuses["24 h"] == 401, (
+        f"a viewer token valid for 24 h got {statuses['24 h']} on GET {path}; tokens longer "
+        f"than {max_lifetime:g} s (params.jwt_max_lifetime_s) must be refused with 401"
+    )

@@ -1,0 +1,1 @@
+"""Pipeline suite: synthetic documents through the processing state machine."""

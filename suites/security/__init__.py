@@ -1,0 +1,1 @@
+"""Security suite: authentication, authorization, tenant isolation, TLS, headers, errors."""

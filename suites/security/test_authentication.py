@@ -1,0 +1,156 @@
+"""Authentication: every protected route refuses anonymous callers, and forged JWTs are refused.
+
+Routes are addressed with random ids: a 401 needs no document, and a route that answers
+anything else to a caller without credentials (a 404 included) has skipped authentication.
+Write routes get no body, so even a route that skipped authentication changes nothing
+(an empty upload is refused; a purge removes only what the retention job would).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from ._support import FORGERIES, TokenFactory, random_id
+
+pytestmark = [pytest.mark.security]
+
+# (method, path template): every route that needs a caller. {id} and {subject} are random.
+PROTECTED_ROUTES = [
+    ("GET", "/documents/{id}"),
+    ("GET", "/documents/{id}/result"),
+    ("GET", "/documents/{id}/content"),
+    ("DELETE", "/documents/{id}"),
+    ("POST", "/documents"),
+    ("GET", "/subjects/{subject}/export"),
+    ("GET", "/audit"),
+    ("POST", "/admin/retention/purge"),
+]
+# Credentials that identify nobody: each must be refused like no credentials at all.
+BOGUS_CREDENTIALS = {
+    "none": {},
+    "unknown-api-key": {"X-API-Key": "prodval-unknown-key-0000000000000000"},
+    "basic-scheme": {"Authorization": "Basic cHJvZHZhbDpwcm9kdmFs"},
+    "empty-bearer": {"Authorization": "Bearer"},
+    "garbage-bearer": {"Authorization": "Bearer not.a.jwt"},
+}
+
+
+def _path(template: str) -> str:
+    return template.format(id=random_id(), subject=f"prodval-security-{random_id()}")
+
+
+def _request(client: httpx.Client, method: str, template: str, headers: dict[str, str]) -> int:
+    return client.request(method, _path(template), headers=headers).status_code
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED_ROUTES)
+def test_a_protected_route_answers_401_without_credentials(
+    anonymous: httpx.Client, method: str, path: str
+) -> None:
+    """A protected route, called without credentials, answers 401 with a Bearer challenge.
+
+    Guards against: a route served to anonymous callers (`auth_bypass` serves
+    GET /documents/{id} to anyone).
+    Evidences: HIPAA 45 CFR 164.312(d) (person or entity authentication)
+    """
+    response = anonymous.request(method, _path(path))
+    assert response.status_code == 401, (
+        f"{method} {path} without credentials answered {response.status_code}, expected 401: "
+        f"{response.text[:200]}"
+    )
+    assert "bearer" in response.headers.get("www-authenticate", "").lower(), (
+        f"{method} {path}: 401 without a 'WWW-Authenticate: Bearer' challenge "
+        f"(got {response.headers.get('www-authenticate')!r})"
+    )
+
+
+def test_no_route_accepts_bogus_credentials_and_the_route_table_matches_the_baseline(
+    anonymous: httpx.Client, baseline: Any
+) -> None:
+    """Every protected route with every kind of bogus credential answers 401, as in the baseline.
+
+    Guards against: a route that accepts unknown keys, other schemes or garbage tokens, and a
+    protected route added or dropped without review (`auth_bypass`).
+    Evidences: HIPAA 45 CFR 164.312(d) (person or entity authentication)
+    """
+    table = {
+        f"{method} {path}": {
+            kind: _request(anonymous, method, path, headers)
+            for kind, headers in BOGUS_CREDENTIALS.items()
+        }
+        for method, path in PROTECTED_ROUTES
+    }
+    not_refused = [
+        f"{route} with {kind}: {status}"
+        for route, statuses in table.items()
+        for kind, status in statuses.items()
+        if status != 401
+    ]
+    assert not not_refused, "requests with bogus credentials not answered 401:\n  " + "\n  ".join(
+        not_refused
+    )
+    baseline.exact("unauthenticated statuses", table)
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_a_forged_or_invalid_jwt_is_refused(
+    anonymous: httpx.Client, tokens: TokenFactory, forgery: str
+) -> None:
+    """A forged or invalid admin JWT answers 401, while a valid one passes on the same request.
+
+    Guards against: JWT validation that trusts the token's own `alg` (none), skips the
+    signature, `exp`, `nbf`, audience or issuer, or accepts a token without `exp`.
+    Evidences: HIPAA 45 CFR 164.312(d) (person or entity authentication)
+    """
+    path = f"/documents/{random_id()}"
+    valid = anonymous.get(path, headers={"Authorization": f"Bearer {tokens.valid('admin')}"})
+    if valid.status_code == 401:
+        pytest.fail(
+            f"control: a valid admin JWT (aud {tokens.audience!r}, iss {tokens.issuer!r}, "
+            f"tenant {tokens.tenant!r}) was refused with 401 - params.jwt_secret/jwt_audience "
+            "do not match the target, so forgeries prove nothing"
+        )
+    forged = anonymous.get(path, headers={"Authorization": f"Bearer {tokens.forged(forgery)}"})
+    assert forged.status_code == 401, (
+        f"a {forgery} JWT was accepted: GET {path} answered {forged.status_code} "
+        f"(valid token: {valid.status_code}), expected 401: {forged.text[:200]}"
+    )
+
+
+@pytest.mark.synthetic
+def test_a_valid_viewer_jwt_reads_a_document_and_a_forged_admin_jwt_does_not(
+    synthetic: Any, tokens: TokenFactory, anonymous: httpx.Client, baseline: Any
+) -> None:
+    """A valid viewer JWT reads a real document (200); forged admin JWTs get 401 on it.
+
+    The forgeries are alg-none and a flipped signature byte, on the same document.
+
+    Guards against: JWT checks so strict that real tokens fail, or so loose that a forged
+    token reads a real document.
+    Evidences: HIPAA 45 CFR 164.312(d) (person or entity authentication)
+    """
+    created = synthetic.upload()
+    assert created.status_code == 201, f"synthetic upload answered {created.status_code}"
+    path = f"/documents/{created.json()['id']}"
+    statuses = {
+        "valid viewer": anonymous.get(
+            path, headers={"Authorization": f"Bearer {tokens.valid('viewer')}"}
+        ).status_code,
+        **{
+            forgery: anonymous.get(
+                path, headers={"Authorization": f"Bearer {tokens.forged(forgery)}"}
+            ).status_code
+            for forgery in ("alg-none", "flipped-signature-byte")
+        },
+    }
+    assert statuses["valid viewer"] == 200, (
+        f"a valid viewer JWT for tenant {tokens.tenant!r} could not read a document of that "
+        f"tenant: GET {path} answered {statuses['valid viewer']}"
+    )
+    assert statuses["alg-none"] == 401 and statuses["flipped-signature-byte"] == 401, (
+        f"a forged admin JWT read a real document: {statuses}"
+    )
+    baseline.exact("statuses", statuses)
