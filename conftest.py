@@ -12,11 +12,11 @@ up is used as it is and left running.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from docpipe.control import run_docpipe
 
 EMBEDDED_ENV = "local"
 _STARTED = pytest.StashKey[Path]()
@@ -29,25 +29,15 @@ def _wants_embedded(config: pytest.Config) -> bool:
     return target == EMBEDDED_ENV and not os.environ.get("PRODVAL_NO_EMBEDDED_TARGET")
 
 
-def _docpipe(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "docpipe", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not _wants_embedded(config):
         return
     home = Path(config.rootpath) / ".docpipe"
-    if _docpipe(home, "status").returncode == 0:
+    if run_docpipe(home, "status").returncode == 0:
         return
-    result = _docpipe(home, "up")
+    result = run_docpipe(home, "up")
     if result.returncode != 0:
         raise pytest.UsageError(
             "could not start the embedded local target (docpipe up): "
@@ -60,4 +50,4 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     home = config.stash.get(_STARTED, None)
     if home is not None:
-        _docpipe(home, "down")
+        run_docpipe(home, "down")

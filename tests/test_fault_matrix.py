@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from docpipe.control import run_docpipe
 from docpipe.faults import FAULTS
 
 pytestmark = pytest.mark.xdist_group("fault-matrix")  # one deployment, batches in order
@@ -131,16 +132,6 @@ def failed_checks(junit: Path) -> set[str]:
     return failed
 
 
-def docpipe(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "docpipe", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
 class Platform:
     def __init__(self, home: Path, config: Path, reports: Path) -> None:
         self.home, self.config, self.reports = home, config, reports
@@ -149,7 +140,7 @@ class Platform:
         args = ["deploy", "--release", "1"]
         for fault in faults:
             args += ["--fault", fault]
-        result = docpipe(self.home, *args)
+        result = run_docpipe(self.home, *args)
         assert result.returncode == 0, result.stderr
 
     def wait_until_workers_ran(self, seconds: float) -> None:
@@ -201,18 +192,18 @@ class Platform:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     base = tmp_path_factory.mktemp("fault-matrix")
     home = base / "home"
-    result = docpipe(home, "up", "--ports", "auto", "--workers", "2")
+    result = run_docpipe(home, "up", "--ports", "auto", "--workers", "2")
     assert result.returncode == 0, result.stderr
     try:
         config = base / "prodval.yaml"
-        generated = docpipe(home, "prodval-config")
+        generated = run_docpipe(home, "prodval-config")
         assert generated.returncode == 0, generated.stderr
         config.write_text(generated.stdout)
         yield Platform(home, config, base)
         if set(MATRIX) == set(EXPECTED):  # every batch ran: the matrix is whole
             write_matrix()
     finally:
-        docpipe(home, "down")
+        run_docpipe(home, "down")
 
 
 MATRIX: dict[str, list[str]] = {}

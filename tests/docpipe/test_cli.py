@@ -6,8 +6,6 @@ import json
 import os
 import signal
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,20 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from docpipe.control import run_docpipe
+
 pytestmark = pytest.mark.xdist_group("docpipe-cli")  # one deployment for the module
 
 OPERATOR_KEY = "local-operator-key"
 DEADLINE_S = 60.0
-
-
-def docpipe(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "docpipe", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def state_of(home: Path) -> dict[str, Any]:
@@ -92,17 +82,17 @@ def all_pids(home: Path) -> list[int]:
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("docpipe-home")
     started = time.monotonic()
-    result = docpipe(home, "up", "--ports", "auto", "--workers", "2")
+    result = run_docpipe(home, "up", "--ports", "auto", "--workers", "2")
     assert result.returncode == 0, result.stderr + result.stdout
     print(f"docpipe up took {time.monotonic() - started:.1f} s")
     try:
         yield home
     finally:
-        docpipe(home, "down")
+        run_docpipe(home, "down")
 
 
 def test_up_prints_where_everything_is(home: Path) -> None:
-    result = docpipe(home, "status")
+    result = run_docpipe(home, "status")
     assert result.returncode == 0
     out = result.stdout
     assert "docpipe is up: release 1, revision 1, no faults" in out
@@ -114,13 +104,13 @@ def test_up_prints_where_everything_is(home: Path) -> None:
 
 def test_up_again_with_the_same_release_changes_nothing(home: Path) -> None:
     before = state_of(home)["supervisor_pid"]
-    result = docpipe(home, "up", "--ports", "auto")
+    result = run_docpipe(home, "up", "--ports", "auto")
     assert result.returncode == 0
     assert state_of(home)["supervisor_pid"] == before
 
 
 def test_up_with_another_release_points_to_deploy(home: Path) -> None:
-    result = docpipe(home, "up", "--release", "2")
+    result = run_docpipe(home, "up", "--release", "2")
     assert result.returncode == 1
     assert "already up with release 1" in result.stderr
     assert "docpipe deploy" in result.stderr
@@ -155,33 +145,33 @@ def test_a_document_reaches_completed_with_its_state_history(home: Path) -> None
 
 
 def test_deploy_switches_the_release_and_rollback_returns_once(home: Path) -> None:
-    result = docpipe(home, "deploy", "--release", "2")
+    result = run_docpipe(home, "deploy", "--release", "2")
     assert result.returncode == 0, result.stderr
     assert "deployed release 2 (revision 2)" in result.stdout
     with client(home) as api:
         assert api.get("/version").json()["release"] == "2"
         assert api.get("/version").json()["schema_version"] == 3
 
-    result = docpipe(home, "rollback")
+    result = run_docpipe(home, "rollback")
     assert result.returncode == 0, result.stderr
     assert "rolled back to release 1 (revision 3)" in result.stdout
     with client(home) as api:
         version = api.get("/version").json()
     assert (version["release"], version["schema_version"]) == ("1", 2)
 
-    again = docpipe(home, "rollback")
+    again = run_docpipe(home, "rollback")
     assert again.returncode == 0
     assert "already rolled back to release 1" in again.stdout
     assert state_of(home)["revision"] == 3
 
 
 def test_migration_behind_leaves_the_schema_one_version_behind(home: Path) -> None:
-    result = docpipe(home, "deploy", "--release", "2", "--fault", "migration_behind")
+    result = run_docpipe(home, "deploy", "--release", "2", "--fault", "migration_behind")
     assert result.returncode == 0, result.stderr
     with client(home) as api:
         version = api.get("/version").json()
     assert (version["schema_version"], version["expected_schema_version"]) == (2, 3)
-    assert docpipe(home, "rollback").returncode == 0
+    assert run_docpipe(home, "rollback").returncode == 0
 
 
 def test_cert_expiring_serves_a_certificate_valid_for_under_seven_days(home: Path) -> None:
@@ -198,9 +188,9 @@ def test_cert_expiring_serves_a_certificate_valid_for_under_seven_days(home: Pat
         return (ssl.cert_time_to_seconds(str(cert["notAfter"])) - time.time()) / 86400
 
     assert days_left() > 300
-    assert docpipe(home, "deploy", "--release", "1", "--fault", "cert_expiring").returncode == 0
+    assert run_docpipe(home, "deploy", "--release", "1", "--fault", "cert_expiring").returncode == 0
     assert days_left() < 7
-    assert docpipe(home, "rollback").returncode == 0
+    assert run_docpipe(home, "rollback").returncode == 0
     assert days_left() > 300
 
 
@@ -217,12 +207,12 @@ def test_a_crashed_component_is_restarted(home: Path) -> None:
 
 
 def test_bad_release_and_fault_names_are_usage_errors(home: Path) -> None:
-    result = docpipe(home, "deploy", "--release", "9")
+    result = run_docpipe(home, "deploy", "--release", "9")
     assert (result.returncode, result.stderr.strip()) == (
         2,
         "docpipe: unknown release '9'; expected one of: 1, 2",
     )
-    result = docpipe(home, "deploy", "--release", "1", "--fault", "slow_ap")
+    result = run_docpipe(home, "deploy", "--release", "1", "--fault", "slow_ap")
     assert result.returncode == 2
     assert result.stderr.startswith("docpipe: unknown fault 'slow_ap'; expected one of:")
 
@@ -231,16 +221,16 @@ def test_down_leaves_no_process_even_after_the_supervisor_crashed(
     tmp_path: Path,
 ) -> None:
     home = tmp_path / "home"
-    assert docpipe(home, "up", "--ports", "auto", "--workers", "1").returncode == 0
+    assert run_docpipe(home, "up", "--ports", "auto", "--workers", "1").returncode == 0
     pids = all_pids(home)
     assert all(alive(pid) for pid in pids)
     os.kill(state_of(home)["supervisor_pid"], signal.SIGKILL)
 
-    result = docpipe(home, "down")
+    result = run_docpipe(home, "down")
     assert result.returncode == 0
     assert eventually(lambda: not any(alive(pid) for pid in pids), timeout=30)
     leftovers = processes_mentioning(str(home))
     assert leftovers == [], [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in leftovers]
     assert not (home / "pgdata").exists()
-    assert docpipe(home, "status").returncode == 3
-    assert docpipe(home, "down").stdout.strip() == "docpipe is not running"
+    assert run_docpipe(home, "status").returncode == 3
+    assert run_docpipe(home, "down").stdout.strip() == "docpipe is not running"
