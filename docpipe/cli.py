@@ -299,6 +299,10 @@ environments:
       dsn: postgresql://docpipe_monitor:{monitor_password}@127.0.0.1:{pg_port}/docpipe
     credentials:
 {credentials}
+    load:
+      # A static endpoint on the same host that no API release serves: the control that
+      # calibrates latency comparisons (docs/performance.md).
+      control_url: {embedder}/health
     tls:
       required: true
       hsts: true
@@ -322,6 +326,7 @@ def cmd_prodval_config(home: Home, args: argparse.Namespace) -> int:
             home=home.root,
             name=args.name,
             api=state["urls"]["api"],
+            embedder=state["urls"]["embedder"],
             ca_file=state["ca_file"],
             monitor_password=credentials.monitor_password,
             pg_port=state["ports"]["postgres"],

@@ -267,6 +267,17 @@ class LoadProfile(_Model):
     spawn_rate: Annotated[float, Field(gt=0), _Expect("a number of users per second > 0")] = 5.0
     duration_s: Seconds = 30.0
     max_rps: RequestRate | None = None
+    # Seconds between synthetic uploads (one uploading user); 0 turns uploads off.
+    upload_every_s: Annotated[float, Field(ge=0), _Expect("a number of seconds >= 0")] = 5.0
+    # Samples from the first seconds (connections, caches warming) are not judged.
+    warmup_s: Annotated[float, Field(ge=0), _Expect("a number of seconds >= 0")] = 3.0
+    # Share of failed requests (after 50) at which the load stops early.
+    stop_error_ratio: Ratio = 0.1
+    # A static endpoint on the target's hosts that the release does not serve: the control
+    # the latency comparison is calibrated with (TCP connect time without it).
+    control_url: Annotated[
+        str | None, Field(pattern=r"^https?://\S+$"), _Expect("an http:// or https:// URL")
+    ] = None
 
 
 class TlsExpectations(_Model):

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from . import newhooks
+from .report import plugins as reports
 from .settings import Settings, add_options
 
 # The rest is imported only when a target environment is chosen, so that having the
@@ -53,6 +54,11 @@ _SESSION = pytest.StashKey["ProdvalSession"]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    reports.add_report_options(parser)
+
+
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    reports.keep_workers_from_cleaning(config)  # --clean-alluredir: the controller cleans alone
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -62,6 +68,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+    config.addinivalue_line("markers", reports.SEVERITY_MARKER_HELP)
     settings = Settings.from_config(config)
     if settings.target_env is None:
         return
@@ -77,6 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "prodval-session")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistHooks(session), "prodval-xdist")
+    # Review reports (report/plugins.py): Allure with --alluredir, properties with --junitxml.
+    reports.configure_reports(config, session)
 
 
 class XdistHooks:

@@ -89,6 +89,14 @@ def add_options(parser: pytest.Parser) -> None:
         help=f"machine-readable summary of every comparison "
         f"(ini: prodval_summary; default: {DEFAULT_SUMMARY}).",
     )
+    group.addoption(
+        "--load-workers",
+        dest="prodval_load_workers",
+        metavar="N",
+        default=None,
+        help="run the performance suite's Locust as a master with N local worker processes "
+        "(ini: prodval_load_workers; default: 0, one process).",
+    )
     for name, help_text in [
         ("prodval_target_env", "environment from prodval.yaml to validate"),
         ("prodval_baseline", f"baseline file (default: {DEFAULT_BASELINE})"),
@@ -98,6 +106,7 @@ def add_options(parser: pytest.Parser) -> None:
         ("prodval_allow_destructive", "run destructive checks on protected environments"),
         ("prodval_confirm_record", "protected environment a recording is confirmed for"),
         ("prodval_summary", f"summary JSON path (default: {DEFAULT_SUMMARY})"),
+        ("prodval_load_workers", "Locust worker processes for the performance suite (default 0)"),
     ]:
         parser.addini(name, help_text, default=None)
 
@@ -113,6 +122,7 @@ class Settings:
     confirm_record: str | None
     summary_path: Path
     invocation_dir: Path
+    load_workers: int = 0
 
     def shown(self, path: Path) -> Path:
         """``path`` as the user would write it: relative to where pytest was started."""
@@ -144,6 +154,7 @@ class Settings:
             summary_path=_path(config, "prodval_summary", cwd, rootdir)
             or rootdir / DEFAULT_SUMMARY,
             invocation_dir=cwd,
+            load_workers=_count(config, "prodval_load_workers"),
         )
 
 
@@ -174,6 +185,19 @@ def _flag(config: pytest.Config, name: str) -> bool:
         ) from None
 
 
+def _count(config: pytest.Config, name: str) -> int:
+    text = _text(config, name)
+    if text is None:
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise pytest.UsageError(f"{_spelled(name)}: expected an integer >= 0, got {text!r}")
+    return value
+
+
 def _path(config: pytest.Config, name: str, cwd: Path, rootdir: Path) -> Path | None:
     # Command-line paths are relative to where pytest was started, ini paths to rootdir,
     # as with pytest's own options.
@@ -194,6 +218,7 @@ _FLAGS = {
     "prodval_config": "--prodval-config",
     "prodval_confirm_record": "--prodval-confirm-record",
     "prodval_summary": "--prodval-summary",
+    "prodval_load_workers": "--load-workers",
 }
 
 

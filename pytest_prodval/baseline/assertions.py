@@ -88,9 +88,24 @@ class Baseline:
         alpha: float = 0.01,
         unit: str = "",
         min_samples: int = 20,
+        decision: str = "estimate",
+        windows: Sequence[float] | None = None,
+        control: Sequence[float] | None = None,
+        control_name: str = "control",
+        calibration: str = "shift",
+        note: str = "",
     ) -> Verdict:
-        """Samples are not significantly *and* materially worse than the baseline's."""
+        """Samples are not significantly *and* materially worse than the baseline's.
+
+        ``windows`` (per-time-window medians) and ``control`` (a measurement the release does
+        not affect) are for samples taken under load: see docs/statistics.md.
+        """
         __tracebackhide__ = True
+        extra: dict[str, Any] = {}
+        if windows is not None:
+            extra["windows"] = windows
+        if control is not None:
+            extra |= {"control": control, "control_name": control_name, "calibration": calibration}
         return self.check(
             "distribution",
             name,
@@ -100,6 +115,9 @@ class Baseline:
             alpha=alpha,
             unit=unit,
             min_samples=min_samples,
+            decision=decision,
+            note=note,
+            **extra,
         )
 
     # --- the mechanism ------------------------------------------------------------------

@@ -25,14 +25,12 @@ quantile-preserving subsamples when ``n * m`` exceeds 4e6.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from .calibration import MIN_WINDOWS, Calibration, as_values, calibrate
 from .display import fmt_num, fmt_pct, fmt_ratio, shorten
 from .options import (
     Direction,
@@ -44,20 +42,30 @@ from .options import (
     parse_unit,
     resolve_unit,
 )
+from .ranks import (
+    ALTERNATIVE,
+    Effect,
+    as_samples,
+    hodges_lehmann,
+    p_value,
+    summary,
+    thin,
+)
 from .verdict import Entry, Status, Verdict
 
 __all__ = ["DistributionComparator"]
 
 Samples = npt.NDArray[np.float64]
 
-_OPTIONS = ("direction", "tolerance", "alpha", "unit", "min_samples")
+_OPTIONS = ("direction", "tolerance", "alpha", "unit", "min_samples", "decision", "note")
+# Per-run data, not rules: time-window medians and a control measurement (calibration.py).
+_DATA_OPTIONS = ("windows", "control", "control_name", "calibration")
+_DECISIONS = ("estimate", "interval")
 _MAX_STORED = 5000
-_MAX_PAIRS = 4_000_000
-_QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+_MAX_CONTROL = 2000
 _TIME_UNITS = frozenset(
     {"ns", "us", "µs", "μs", "ms", "s", "sec", "min", "h", "seconds", "milliseconds"}
 )
-_ALTERNATIVE = {"higher_is_worse": "greater", "lower_is_worse": "less", "either": "two-sided"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +75,19 @@ class _Rule:
     alpha: float
     unit: str
     min_samples: int
+    decision: str = "estimate"
+    note: str = ""
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> _Rule:
-        check_options("distribution", options, _OPTIONS)
+        check_options("distribution", options, _OPTIONS + _DATA_OPTIONS)
+        options = {k: v for k, v in options.items() if k not in _DATA_OPTIONS}
+        decision = options.get("decision", "estimate")
+        if decision not in _DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(_DECISIONS)}; got {decision!r}")
+        note = options.get("note", "")
+        if not isinstance(note, str):
+            raise TypeError(f"note must be a string; got {type(note).__name__}")
         tolerance = finite_real(options.get("tolerance", 0.10), "tolerance")
         if tolerance < 0:
             raise ValueError(f"tolerance must be >= 0; got {tolerance!r}")
@@ -88,6 +105,8 @@ class _Rule:
             alpha=alpha,
             unit=parse_unit(options.get("unit", "")),
             min_samples=min_samples,
+            decision=decision,
+            note=note,
         )
 
     @property
@@ -121,104 +140,24 @@ class _Rule:
         return f"between {fmt_ratio(self.low)} and {fmt_ratio(self.high)}"
 
     def describe(self) -> str:
-        return f"{self.allowed()} of baseline, or not significant (alpha {self.alpha:g})"
+        judged = " (judged on the interval)" if self.decision == "interval" else ""
+        return f"{self.allowed()} of baseline, or not significant (alpha {self.alpha:g}){judged}"
 
     def beyond(self, ratio: float) -> bool:
         return (self.high is not None and ratio > self.high) or (
             self.low is not None and ratio < self.low
         )
 
+    def fails(self, effect: Effect) -> bool:
+        """``estimate``: the ratio is beyond the tolerance; ``interval``: all of its CI is."""
+        if self.decision == "estimate":
+            return self.beyond(effect.ratio)
+        above = self.high is not None and effect.ci_low > self.high
+        below = self.low is not None and effect.ci_high < self.low
+        return above or below
 
-@dataclasses.dataclass(frozen=True)
-class _Effect:
-    ratio: float
-    ci_low: float
-    ci_high: float
-    method: str
-    shift: float | None = None  # absolute shift, when samples <= 0 rule out logs
-
-
-def _samples(value: object, name: str) -> Samples:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a sequence of numbers; got {type(value).__name__}")
-    if isinstance(value, np.ndarray):
-        if value.ndim != 1 or value.dtype.kind not in "iuf":
-            raise ValueError(f"{name} must be a 1-D array of numbers; got {value.dtype}")
-        array = value.astype(np.float64)
-    else:
-        items = list(value)
-        for i, item in enumerate(items):
-            if isinstance(item, bool) or not isinstance(item, numbers.Real):
-                raise ValueError(f"{name}[{i}] is {type(item).__name__}, not a number")
-        array = np.asarray(items, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(array))
-    if bad.size:
-        raise ValueError(f"{name}[{bad[0]}] is {float(array[bad[0]])!r}; samples must be finite")
-    return array
-
-
-def _thin(ordered: Samples, size: int) -> Samples:
-    """Every k-th of the sorted samples, min and max kept: quantiles survive thinning."""
-    if ordered.size <= size:
-        return ordered
-    return ordered[np.round(np.linspace(0, ordered.size - 1, size)).astype(np.intp)]
-
-
-def _round6(x: float) -> float:
-    return float(f"{x:.6g}")
-
-
-def _summary(samples: Samples) -> dict[str, float]:
-    values = np.quantile(samples, list(_QUANTILES.values()))
-    summary = {"n": samples.size, "median": float(values[0])}
-    return summary | {name: float(v) for name, v in zip(_QUANTILES, values, strict=True)}
-
-
-def _p_value(baseline: Samples, target: Samples, direction: Direction) -> float:
-    if np.ptp(np.concatenate([baseline, target])) == 0:
-        return 1.0  # all values equal: no shift, and U's variance would be 0
-    from scipy import stats  # imported on use: scipy.stats costs ~1 s at pytest start-up
-
-    result = stats.mannwhitneyu(target, baseline, alternative=_ALTERNATIVE[direction])
-    return float(result.pvalue)
-
-
-def _fit_pairs(x: Samples, y: Samples) -> tuple[Samples, Samples]:
-    """Thin sorted ``x`` and ``y`` until ``x.size * y.size <= _MAX_PAIRS``, larger side first.
-
-    The interval below is computed from the thinned sizes, so it widens honestly.
-    """
-    if x.size * y.size <= _MAX_PAIRS:
-        return x, y
-    x_is_small = x.size <= y.size
-    small, large = (x, y) if x_is_small else (y, x)
-    small = _thin(small, math.isqrt(_MAX_PAIRS))
-    large = _thin(large, _MAX_PAIRS // small.size)
-    return (small, large) if x_is_small else (large, small)
-
-
-def _hodges_lehmann(baseline: Samples, target: Samples, alpha: float) -> _Effect:
-    use_logs = bool(baseline.min() > 0 and target.min() > 0)
-    x = np.sort(np.log(baseline) if use_logs else baseline)
-    y = np.sort(np.log(target) if use_logs else target)
-    x, y = _fit_pairs(x, y)
-    n, m = x.size, y.size
-    pairs = np.subtract.outer(y, x).ravel()
-    total = pairs.size
-    from scipy import stats
-
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    # C-th smallest and C-th largest pairwise difference bound the interval (1-based C).
-    c = max(1, math.floor(total / 2 - z * math.sqrt(n * m * (n + m + 1) / 12)))
-    middle = sorted({(total - 1) // 2, total // 2})
-    ordered = np.partition(pairs, sorted({c - 1, total - c, *middle}))
-    centre = float(ordered[middle].mean())
-    low, high = float(ordered[c - 1]), float(ordered[total - c])
-    if use_logs:
-        return _Effect(math.exp(centre), math.exp(low), math.exp(high), "log-ratio")
-    # No logs for values <= 0: express the shift relative to the baseline's typical size.
-    size = abs(float(np.median(baseline))) or float(np.mean(np.abs(baseline))) or 1.0
-    return _Effect(1 + centre / size, 1 + low / size, 1 + high / size, "shift", shift=centre)
+    def what(self) -> str:
+        return "the ratio's whole CI" if self.decision == "interval" else "the ratio"
 
 
 def _word(unit: str, higher: bool) -> str:
@@ -231,27 +170,87 @@ def _typical(summary: dict[str, float], unit: str) -> str:
     return f"median {fmt_num(summary['median'], unit)}, p95 {fmt_num(summary['p95'], unit)}"
 
 
+def _round6(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Judged:
+    """What the test ran on: requests, or per-window medians (calibrated by a control)."""
+
+    baseline: Samples
+    target: Samples
+    windows: bool
+    calibration: Calibration | None = None
+
+    def lines(self, unit: str) -> list[str]:
+        if not self.windows:
+            return []
+        lines = [
+            f"  judged:   on {self.baseline.size} and {self.target.size} time-window medians "
+            "(requests within a window are not independent)"
+        ]
+        c = self.calibration
+        if c is None:
+            lines.append("  control:  none; the difference includes the machines' difference")
+        else:
+            lines.append(f"  control:  {c.describe(lambda v: fmt_num(v, unit))}")
+        return lines
+
+
+def _judged(entry: Entry, target: Samples, baseline: Samples, options: dict[str, Any]) -> _Judged:
+    stored, given = entry.get("windows"), options.get("windows")
+    if stored is None or given is None:
+        return _Judged(baseline, target, windows=False)
+    base_windows = as_values(stored, "the baseline entry's windows")
+    target_windows = as_values(given, "windows")
+    base_control = entry.get("control")
+    target_control = options.get("control")
+    name = options.get("control_name") or entry.get("control_name") or "control"
+    if entry.get("control_name", name) != name:
+        base_control = target_control = None  # different controls say nothing about each other
+    calibrated, calibration = calibrate(
+        target_windows,
+        None if base_control is None else as_values(base_control, "the baseline's control"),
+        None if target_control is None else as_values(target_control, "control"),
+        str(name),
+        str(options.get("calibration") or "shift"),
+    )
+    return _Judged(base_windows, calibrated, windows=True, calibration=calibration)
+
+
 class DistributionComparator:
     kind: str = "distribution"
 
     def record(self, key: str, value: Any, **options: Any) -> tuple[Entry, Verdict]:
         rule = _Rule.parse(options)
-        samples = np.sort(_samples(value, "samples"))
+        samples = np.sort(as_samples(value, "samples"))
         if samples.size < rule.min_samples:
             raise ValueError(
                 f"cannot record {key!r} from {samples.size} samples; "
                 f"min_samples is {rule.min_samples}"
             )
-        summary = _summary(samples)
+        summary_ = summary(samples)
         entry: Entry = {
             "kind": self.kind,
             "unit": rule.unit,
             "n": samples.size,
-            "median": _round6(summary["median"]),
-            "p95": _round6(summary["p95"]),
-            "samples": [_round6(float(v)) for v in _thin(samples, _MAX_STORED)],
+            "median": _round6(summary_["median"]),
+            "p95": _round6(summary_["p95"]),
+            "samples": [_round6(float(v)) for v in thin(samples, _MAX_STORED)],
         }
-        shown = shorten(_typical(summary, rule.unit))
+        if options.get("windows") is not None:
+            windows = as_values(options["windows"], "windows")
+            if windows.size < MIN_WINDOWS:
+                raise ValueError(
+                    f"cannot record {key!r} from {windows.size} time windows; need {MIN_WINDOWS}"
+                )
+            entry["windows"] = [_round6(float(v)) for v in windows]
+        if options.get("control") is not None:
+            control = np.sort(as_values(options["control"], "control"))
+            entry["control"] = [_round6(float(v)) for v in thin(control, _MAX_CONTROL)]
+            entry["control_name"] = str(options.get("control_name") or "control")
+        shown = shorten(_typical(summary_, rule.unit))
         verdict = Verdict(
             key=key,
             kind=self.kind,
@@ -260,34 +259,44 @@ class DistributionComparator:
             baseline=shown,
             target=shown,
             change="",
-            message=f"{key}: recorded {samples.size} samples, {_typical(summary, rule.unit)}",
-            evidence={"baseline": summary, "unit": rule.unit},
+            message=f"{key}: recorded {samples.size} samples, {_typical(summary_, rule.unit)}",
+            evidence={"baseline": summary_, "unit": rule.unit},
         )
         return entry, verdict
 
     def compare(self, key: str, entry: Entry, value: Any, **options: Any) -> Verdict:
         rule = _Rule.parse(options)
         check_entry(self.kind, key, entry)
-        baseline = _samples(entry.get("samples"), "the baseline entry's samples")
-        target = _samples(value, "samples")
+        baseline = as_samples(entry.get("samples"), "the baseline entry's samples")
+        target = as_samples(value, "samples")
         unit = resolve_unit(rule.unit, entry.get("unit", ""))
+        judged = _judged(entry, target, baseline, options)
         evidence: dict[str, Any] = {
             "method": "mann-whitney-u + hodges-lehmann",
             "direction": rule.direction,
             "tolerance": rule.tolerance,
             "alpha": rule.alpha,
+            "decision": rule.decision,
             "min_samples": rule.min_samples,
             "unit": unit,
-            "baseline": _summary(baseline) if baseline.size else {"n": 0},
-            "target": _summary(target) if target.size else {"n": 0},
+            "baseline": summary(baseline) if baseline.size else {"n": 0},
+            "target": summary(target) if target.size else {"n": 0},
+            "windows": {"baseline": judged.baseline.size, "target": judged.target.size}
+            if judged.windows
+            else None,
+            "calibration": None if judged.calibration is None else judged.calibration.evidence(),
+            "note": rule.note,
         }
+        least = MIN_WINDOWS if judged.windows else rule.min_samples
+        what = "time windows" if judged.windows else "samples"
         too_few = [
-            f"{len(side)} {name} samples"
-            for name, side in (("baseline", baseline), ("target", target))
-            if len(side) < rule.min_samples
+            f"{len(side)} {name} {what}"
+            for name, side in (("baseline", judged.baseline), ("target", judged.target))
+            if len(side) < least
         ]
-        if too_few:
-            headline = f"{key}: too few samples to judge: {' and '.join(too_few)}"
+        if too_few or min(baseline.size, target.size) < rule.min_samples:
+            too_few = too_few or [f"{baseline.size} baseline and {target.size} target samples"]
+            headline = f"{key}: too few {what} to judge: {' and '.join(too_few)}"
             return Verdict(
                 key=key,
                 kind=self.kind,
@@ -300,18 +309,20 @@ class DistributionComparator:
                 evidence=evidence,
             )
 
-        p_value = _p_value(baseline, target, rule.direction)
-        effect = _hodges_lehmann(baseline, target, rule.alpha)
-        significant = p_value < rule.alpha
-        failed = significant and rule.beyond(effect.ratio)
+        p = p_value(judged.baseline, judged.target, rule.direction)
+        effect = hodges_lehmann(judged.baseline, judged.target, rule.alpha)
+        significant = p < rule.alpha
+        failed = significant and rule.fails(effect)
         evidence |= {
-            "method": f"mann-whitney-u + hodges-lehmann ({effect.method})",
+            "method": f"mann-whitney-u + hodges-lehmann ({effect.method}"
+            + (", time windows" if judged.windows else "")
+            + (", control-calibrated)" if judged.calibration else ")"),
             "ratio": effect.ratio,
             "ci_low": effect.ci_low,
             "ci_high": effect.ci_high,
             "confidence": 1 - rule.alpha,
             "shift": effect.shift,
-            "p_value": p_value,
+            "p_value": p,
             "significant": significant,
         }
         base_sum, target_sum = evidence["baseline"], evidence["target"]
@@ -326,17 +337,20 @@ class DistributionComparator:
             "greater": "one-sided, target higher",
             "less": "one-sided, target lower",
             "two-sided": "two-sided",
-        }[_ALTERNATIVE[rule.direction]]
+        }[ALTERNATIVE[rule.direction]]
         comparison = "<" if significant else ">="
         lines = [
             f"  baseline: {_typical(base_sum, unit)} (n={baseline.size})",
             f"  target:   {_typical(target_sum, unit)} (n={target.size})",
+            *judged.lines(unit),
             f"  ratio:    {ratio_text}, Hodges-Lehmann estimate of target/baseline",
-            f"  p-value:  {p_value:.2g} {comparison} alpha {rule.alpha:g} (Mann-Whitney U, {test})",
-            f"  rule:     fail if p < alpha and the ratio is {rule.breach()} "
+            f"  p-value:  {p:.2g} {comparison} alpha {rule.alpha:g} (Mann-Whitney U, {test})",
+            f"  rule:     fail if p < alpha and {rule.what()} is {rule.breach()} "
             f"(tolerance {fmt_pct(rule.tolerance, signed=False)}, "
             f"{direction_phrase(rule.direction)})",
         ]
+        if rule.note:
+            lines.append(f"  compared: {rule.note}")
         return Verdict(
             key=key,
             kind=self.kind,
@@ -344,13 +358,13 @@ class DistributionComparator:
             rule=rule.describe(),
             baseline=shorten(_typical(base_sum, unit)),
             target=shorten(_typical(target_sum, unit)),
-            change=shorten(f"{fmt_ratio(effect.ratio)}, p={p_value:.2g}"),
+            change=shorten(f"{fmt_ratio(effect.ratio)}, p={p:.2g}"),
             message="\n".join([self._headline(key, rule, effect, significant, unit), *lines]),
             evidence=evidence,
         )
 
     @staticmethod
-    def _headline(key: str, rule: _Rule, effect: _Effect, significant: bool, unit: str) -> str:
+    def _headline(key: str, rule: _Rule, effect: Effect, significant: bool, unit: str) -> str:
         ratio, details = effect.ratio, []
         if ratio > 1:
             change = f"{fmt_ratio(ratio)} {_word(unit, True)} than baseline"

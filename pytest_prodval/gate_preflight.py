@@ -1,0 +1,70 @@
+"""pytest plugin for prodval-gate's preflight: the target must answer before checks run.
+
+The gate runs ``pytest --collect-only -p pytest_prodval.gate_preflight ...``: one process
+that validates the config and the baseline (the plugin's own checks, exit code 4), collects
+the checks (exit code 5 when none), and, here, waits up to ``PRODVAL_GATE_PROBE_S`` seconds
+(default 15) for the target's API to answer any HTTP request. An unreachable target is a
+usage error (exit code 4) whose message says so; nothing is sent but one GET of the version
+path (or ``/``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+__all__ = ["PROBE_ENV", "probe"]
+
+PROBE_ENV = "PRODVAL_GATE_PROBE_S"
+DEFAULT_PROBE_S = 15.0
+PROBE_EVERY_S = 1.0
+
+
+def probe(env: object, deadline_s: float) -> str:
+    """GET the environment's version path until it answers; the answer, or raise UsageError."""
+    import httpx
+
+    from .config import TargetEnv
+    from .target import sync_client
+
+    assert isinstance(env, TargetEnv)
+    redactor = env.redactor()
+    path = env.api.version_path or "/"
+    url = redactor.redact_url(env.api.base_url.rstrip("/") + path)
+    deadline = time.monotonic() + deadline_s
+    while True:
+        started = time.monotonic()
+        try:
+            with sync_client(env) as client:
+                response = client.get(path, timeout=max(0.1, min(env.api.timeout, deadline_s)))
+        except (httpx.HTTPError, OSError) as exc:
+            problem = redactor.redact_url(f"{type(exc).__name__}: {exc}")
+        else:
+            took = time.monotonic() - started
+            return f"GET {url} answered {response.status_code} in {took:.2f} s"
+        if time.monotonic() + PROBE_EVERY_S > deadline:
+            raise pytest.UsageError(
+                f"prodval-gate preflight: target unreachable within {deadline_s:g} s: "
+                f"GET {url}: {problem}"
+            )
+        time.sleep(PROBE_EVERY_S)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    prodval = session.config.pluginmanager.get_plugin("prodval-session")
+    if prodval is None:
+        raise pytest.UsageError("prodval-gate preflight: no target environment chosen")
+    seconds = float(os.environ.get(PROBE_ENV, DEFAULT_PROBE_S))
+    answer = probe(prodval.env, seconds)
+    session.config.stash[_ANSWER] = answer
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    answer = config.stash.get(_ANSWER, None)
+    return [f"prodval-gate preflight: target reachable: {answer}"] if answer else []
+
+
+_ANSWER = pytest.StashKey[str]()

@@ -1,0 +1,241 @@
+"""Runs Locust headless in a subprocess and hands back its raw samples.
+
+Locust monkey-patches the interpreter with gevent on import; inside pytest that would break
+every other fixture, so Locust only ever runs as ``python -m locust`` in its own process
+(and, with ``workers``, as a master with that many worker processes). What the locustfile
+needs travels in ``PRODVAL_LOAD_*`` environment variables; what comes back is files under
+the reports directory: the raw samples (JSON lines), Locust's HTML report and CSVs, its log.
+
+The run is bounded: ``--run-time`` plus a fixed margin, after which the process group is
+killed. Progress is read from Locust's stats history file once a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .profile import EffectiveProfile
+from .progress import read_progress
+from .samples import LoadSamples
+
+if TYPE_CHECKING:
+    from ..config import TargetEnv
+
+__all__ = ["LoadDriver", "LoadError", "LoadRun"]
+
+PROGRESS_EVERY_S = 2.0
+# Locust's start-up (and its workers connecting) plus its stop; beyond this it is hung.
+START_MARGIN_S = 30.0
+STOP_TIMEOUT_S = 5.0
+KILL_WAIT_S = 10.0
+
+
+class LoadError(RuntimeError):
+    """Locust could not run (bad locustfile, crash, hang); the message quotes its log."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadRun:
+    samples: LoadSamples
+    profile: EffectiveProfile
+    samples_path: Path
+    html: Path
+    csv_prefix: Path
+    log: Path
+    seconds: float
+
+    @property
+    def stopped_early(self) -> str | None:
+        stopped = self.samples.stopped
+        if stopped is None:
+            return None
+        return (
+            f"stopped early: error ratio {float(stopped.get('ratio', 0)):.1%} after "
+            f"{stopped.get('requests')} requests passed the limit "
+            f"{self.profile.stop_error_ratio:.1%} (load.stop_error_ratio)"
+        )
+
+
+class LoadDriver:
+    """One target, one profile; ``run`` may be called for several locustfiles or labels."""
+
+    def __init__(
+        self,
+        env: TargetEnv,
+        profile: EffectiveProfile,
+        reports_dir: Path,
+        progress: Callable[[str], None] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.env = env
+        self.profile = profile
+        self.reports_dir = reports_dir
+        self.progress = progress or (lambda line: None)
+        self.python = python
+
+    def command(self, locustfile: Path, prefix: Path) -> list[str]:
+        p = self.profile
+        users = p.users + (1 if p.upload_every_s > 0 else 0)  # + the one uploading user
+        command = [
+            self.python,
+            "-m",
+            "locust",
+            "-f",
+            str(locustfile),
+            "--headless",
+            "--users",
+            str(users),
+            "--spawn-rate",
+            f"{p.spawn_rate:g}",
+            "--run-time",
+            f"{max(1, round(p.duration_s))}s",
+            "--host",
+            self.env.api.base_url,
+            "--csv",
+            str(prefix),
+            "--csv-full-history",
+            "--html",
+            f"{prefix}.html",
+            "--only-summary",
+            "--stop-timeout",
+            f"{STOP_TIMEOUT_S:g}",
+            "--exit-code-on-error",
+            "0",
+            "--loglevel",
+            "WARNING",
+        ]
+        if p.workers:
+            command += ["--processes", str(p.workers)]
+        return command
+
+    def environment(
+        self, samples: Path, documents: Sequence[str], read_role: str | None, write_role: str | None
+    ) -> dict[str, str]:
+        from ..target import auth_headers
+
+        env, p = self.env, self.profile
+        base_headers = dict(env.api.headers)
+        return {
+            **os.environ,
+            "PRODVAL_LOAD_SAMPLES": str(samples),
+            "PRODVAL_LOAD_CA_FILE": env.api.ca_file or "",
+            "PRODVAL_LOAD_VERIFY_TLS": "1" if env.api.verify_tls else "0",
+            "PRODVAL_LOAD_READ_HEADERS": json.dumps(
+                base_headers | (auth_headers(env, read_role) if env.credentials else {})
+            ),
+            "PRODVAL_LOAD_WRITE_HEADERS": json.dumps(
+                base_headers | (auth_headers(env, write_role) if env.credentials else {})
+            ),
+            "PRODVAL_LOAD_DOCUMENTS": json.dumps(list(documents)),
+            "PRODVAL_LOAD_USERS": str(p.users),
+            "PRODVAL_LOAD_MAX_RPS": f"{p.max_rps:g}" if p.max_rps else "0",
+            "PRODVAL_LOAD_UPLOAD_EVERY_S": f"{p.upload_every_s:g}",
+            "PRODVAL_LOAD_ERROR_LIMIT": f"{p.stop_error_ratio:g}",
+            "PRODVAL_LOAD_ERROR_MIN_REQUESTS": str(p.error_min_requests),
+            "PRODVAL_LOAD_TIMEOUT_S": f"{env.api.timeout:g}",
+            "PRODVAL_LOAD_CONTROL_URL": p.control_url or "",
+        }
+
+    def run(
+        self,
+        locustfile: Path,
+        *,
+        label: str = "load",
+        documents: Sequence[str] = (),
+        read_role: str | None = None,
+        write_role: str | None = None,
+    ) -> LoadRun:
+        self.reports_dir.mkdir(parents=True, exist_ok=True)
+        prefix = self.reports_dir / label
+        samples_path = self.reports_dir / f"{label}-samples.jsonl"
+        log = self.reports_dir / f"{label}-locust.log"
+        for stale in [samples_path, *self.reports_dir.glob(f"{label}_*.csv")]:
+            stale.unlink(missing_ok=True)
+        total_s = self.profile.spawn_s + self.profile.duration_s
+        deadline_s = total_s + START_MARGIN_S + STOP_TIMEOUT_S
+        self.progress(f"load: {self.profile.describe()} against {self.env.name}")
+        started = time.monotonic()
+        with log.open("w", encoding="utf-8") as out:
+            process = subprocess.Popen(
+                self.command(locustfile, prefix),
+                env=self.environment(samples_path, documents, read_role, write_role),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own group: a hang is killed with its workers
+            )
+            try:
+                returncode = self._watch(process, prefix, started, total_s, deadline_s)
+            finally:
+                if process.poll() is None:
+                    _kill_group(process)
+        seconds = time.monotonic() - started
+        if returncode is None:
+            raise LoadError(f"Locust did not finish within {deadline_s:.0f} s; {_tail(log)}")
+        if returncode != 0:
+            raise LoadError(f"Locust exited with status {returncode}; {_tail(log)}")
+        samples = LoadSamples.read(samples_path)
+        if not samples.endpoints:
+            raise LoadError(f"Locust made no requests; {_tail(log)}")
+        return LoadRun(
+            samples=samples,
+            profile=self.profile,
+            samples_path=samples_path,
+            html=Path(f"{prefix}.html"),
+            csv_prefix=prefix,
+            log=log,
+            seconds=seconds,
+        )
+
+    def _watch(
+        self,
+        process: subprocess.Popen[bytes],
+        prefix: Path,
+        started: float,
+        total_s: float,
+        deadline_s: float,
+    ) -> int | None:
+        history = Path(f"{prefix}_stats_history.csv")
+        while True:
+            try:
+                return process.wait(timeout=PROGRESS_EVERY_S)
+            except subprocess.TimeoutExpired:
+                pass
+            elapsed = time.monotonic() - started
+            if elapsed > deadline_s:
+                _kill_group(process)
+                return None
+            progress = read_progress(history)
+            if progress is not None:
+                self.progress(progress.line(elapsed, total_s))
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group (master and workers), then SIGKILL what is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=KILL_WAIT_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return f"last lines of {log}:\n" + "\n".join(text[-lines:])

@@ -1,0 +1,140 @@
+"""Allure results for review: labels, baseline evidence, run-level files, no secrets.
+
+Registered by ``plugins.configure_reports`` only when ``--alluredir`` is given (allure-pytest is
+then active in every process), so Allure is imported only then. In each process that runs
+checks (the serial process or each xdist worker) this plugin labels every check and attaches
+its comparisons through allure-pytest's public API; the controller alone writes the run-level
+files. Labels come from the item only (markers, docstring, path), so ``-n 2`` and a serial run
+produce the same tests, labels and attachments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import allure
+import allure_commons
+import pytest
+from allure_pytest.utils import allure_labels  # type: ignore[import-untyped]
+
+from ..baseline.verdict import Verdict
+from .environment import write_run_files
+from .evidence import comparison_name, evidence_files, evidence_html, evidence_json
+from .labels import CheckLabels, check_labels
+from .scrub import AllureScrubber, sweep
+
+if TYPE_CHECKING:
+    from ..session import ProdvalSession
+
+__all__ = ["DOCS_URL_INI", "AllureReport"]
+
+DOCS_URL_INI = "prodval_docs_url"
+_LABELS = pytest.StashKey[CheckLabels]()
+# allure-python's API is untyped; these aliases keep the calls below checked as Any.
+_dynamic: Any = allure.dynamic
+_attach: Any = allure.attach
+_FILE_TYPES = {
+    ".svg": allure.attachment_type.SVG,
+    ".html": allure.attachment_type.HTML,
+    ".htm": allure.attachment_type.HTML,
+    ".png": allure.attachment_type.PNG,
+    ".json": allure.attachment_type.JSON,
+    ".csv": allure.attachment_type.CSV,
+}
+
+
+class AllureReport:
+    """Per-process part (labels, attachments) and controller part (run-level files, sweep)."""
+
+    def __init__(self, config: pytest.Config, session: ProdvalSession, report_dir: Path) -> None:
+        self.config = config
+        self.session = session
+        self.report_dir = report_dir
+        self.is_worker = hasattr(config, "workerinput")
+        raw = config.getini(DOCS_URL_INI)
+        self.docs_template = str(raw).strip() if raw else None
+        self.bases = (Path(config.rootpath), Path(config.invocation_params.dir))
+        self.scrubber: AllureScrubber | None = None
+        if session.redactor:
+            self.scrubber = AllureScrubber(session.redactor, report_dir)
+            allure_commons.plugin_manager.register(self.scrubber)
+            config.add_cleanup(self._unregister_scrubber)
+
+    def _unregister_scrubber(self) -> None:
+        # allure_commons' plugin manager is process-global: leave nothing behind for the next
+        # in-process session (pytester).
+        if self.scrubber is not None and allure_commons.plugin_manager.is_registered(self.scrubber):
+            allure_commons.plugin_manager.unregister(self.scrubber)
+
+    # --- labels ---------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # Work out every check's labels at collection, so a bad prodval_severity marker is a
+        # usage error before anything runs rather than a surprise in the report.
+        for item in items:
+            try:
+                item.stash[_LABELS] = check_labels(item, self.docs_template)
+            except ValueError as exc:
+                raise pytest.UsageError(str(exc)) from None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        # allure-pytest's own (tryfirst) wrapper has scheduled the test result by now, and
+        # nothing has run yet: labels set here reach the result even if setup skips or fails.
+        labels = item.stash.get(_LABELS, None) or check_labels(item, self.docs_template)
+        _apply(labels, {str(name) for name, _ in allure_labels(item)})
+        return (yield)
+
+    # --- evidence -------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_prodval_comparison(self, item: pytest.Item, verdict: Verdict) -> None:
+        # trylast: conftest implementations (the performance suite's chart) add to the
+        # evidence first.
+        name = comparison_name(verdict)
+        _attach(
+            evidence_html(verdict),
+            name=f"{name} ({verdict.status.value})",
+            attachment_type=allure.attachment_type.HTML,
+        )
+        _attach(
+            evidence_json(verdict),
+            name=f"{name} evidence",
+            attachment_type=allure.attachment_type.JSON,
+        )
+        for label, path in evidence_files(verdict, *self.bases):
+            _attach.file(
+                str(path),
+                name=f"{name} {label}",
+                attachment_type=_FILE_TYPES.get(path.suffix.lower()),
+                extension=path.suffix.lstrip(".") or None,
+            )
+
+    # --- run-level files (controller) -----------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker:
+            return
+        write_run_files(self.report_dir, self.session)
+        if self.session.redactor:
+            # Workers are down by now: a last pass over everything in the directory.
+            sweep(self.report_dir, self.session.redactor)
+
+
+def _apply(labels: CheckLabels, present: set[str]) -> None:
+    """Add ``labels`` to the running test, leaving alone the kinds the check set itself."""
+    if labels.suite is not None and "epic" not in present:
+        _dynamic.label("epic", labels.suite)
+    if "feature" not in present:
+        _dynamic.label("feature", labels.module)
+    if "story" not in present:
+        _dynamic.label("story", labels.story)
+    if "severity" not in present:
+        _dynamic.label("severity", labels.severity)
+    if labels.tags:
+        _dynamic.label("tag", *labels.tags)
+    _dynamic.link(labels.docs_url, name=f"docs: {labels.story}")

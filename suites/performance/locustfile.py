@@ -1,0 +1,287 @@
+"""The platform's traffic for Locust: document status and result reads, /health, /ready, a
+TCP-connect control, and synthetic uploads at a low rate.
+
+Run only by ``pytest_prodval.load.driver`` in a subprocess: importing Locust patches the
+interpreter with gevent, which must never happen inside pytest. Everything this file needs
+comes in ``PRODVAL_LOAD_*`` environment variables (see ``pytest_prodval/load/driver.py``).
+
+Raw samples: every request event (not Locust's bucketed percentiles) is written as one JSON
+line ``{"t": start epoch s, "type", "name", "ms", "ok", "p": pid}``. Workers send theirs to
+the master in batches over Locust's own message channel, so remote workers' samples land
+here too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import ssl
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import gevent
+from locust import FastHttpUser, constant_throughput, events, task
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+SAMPLES_PATH = os.environ.get("PRODVAL_LOAD_SAMPLES", "")
+CA_FILE = os.environ.get("PRODVAL_LOAD_CA_FILE") or None
+VERIFY_TLS = os.environ.get("PRODVAL_LOAD_VERIFY_TLS", "1") == "1"
+READ_HEADERS: dict[str, str] = json.loads(os.environ.get("PRODVAL_LOAD_READ_HEADERS", "{}"))
+WRITE_HEADERS: dict[str, str] = json.loads(os.environ.get("PRODVAL_LOAD_WRITE_HEADERS", "{}"))
+DOCUMENTS: list[str] = json.loads(os.environ.get("PRODVAL_LOAD_DOCUMENTS", "[]"))
+USERS = max(1, int(os.environ.get("PRODVAL_LOAD_USERS", "1")))
+MAX_RPS = float(os.environ.get("PRODVAL_LOAD_MAX_RPS", "0"))
+UPLOAD_EVERY_S = float(os.environ.get("PRODVAL_LOAD_UPLOAD_EVERY_S", "0"))
+ERROR_LIMIT = float(os.environ.get("PRODVAL_LOAD_ERROR_LIMIT", "1"))
+ERROR_MIN_REQUESTS = int(os.environ.get("PRODVAL_LOAD_ERROR_MIN_REQUESTS", "50"))
+SUBJECT = os.environ.get("PRODVAL_LOAD_SUBJECT", "prodval-synthetic-load")
+TIMEOUT_S = float(os.environ.get("PRODVAL_LOAD_TIMEOUT_S", "5"))
+FLUSH_EVERY_S = 1.0
+CONTROL = "control: tcp connect"
+# A release-independent static endpoint on the target's hosts (load.control_url), if any.
+CONTROL_URL = os.environ.get("PRODVAL_LOAD_CONTROL_URL", "")
+CONTROL_HTTP = "control: static GET"
+
+
+def _ssl_context(cafile: str | None = None, **_: Any) -> ssl.SSLContext:
+    # geventhttpclient offers its default bundle as ``cafile``; the target's CA wins.
+    context = ssl.create_default_context(cafile=CA_FILE or cafile)
+    if not VERIFY_TLS:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _Sink:
+    """Buffers sample lines; the writing process appends them to the file, a worker sends them."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.environment: Environment | None = None
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.lines.append(json.dumps(record, separators=(",", ":")))
+
+    def flush(self) -> None:
+        lines, self.lines = self.lines, []
+        if not lines or self.environment is None:
+            return
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message("prodval_samples", lines)
+        else:
+            write_lines(lines)
+
+
+SINK = _Sink()
+
+
+def write_lines(lines: list[str]) -> None:
+    if SAMPLES_PATH:
+        with open(SAMPLES_PATH, "a", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")
+
+
+@events.request.add_listener
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    exception: BaseException | None,
+    start_time: float | None = None,
+    **_: Any,
+) -> None:
+    start = start_time if start_time is not None else time.time() - response_time / 1000
+    SINK.add(
+        {
+            "t": round(start, 4),
+            "type": request_type,
+            "name": name,
+            "ms": round(float(response_time), 4),
+            "ok": exception is None,
+            "p": os.getpid(),  # which (worker) process made it; forks share module state
+        }
+    )
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    SINK.environment = environment
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message("prodval_samples", lambda msg, **_kw: write_lines(msg.data))
+    if not isinstance(runner, MasterRunner):
+        gevent.spawn(_flush_forever)
+    if not isinstance(runner, WorkerRunner):
+        gevent.spawn(_watch_errors, environment)
+
+
+def _flush_forever() -> None:
+    while True:
+        gevent.sleep(FLUSH_EVERY_S)
+        SINK.flush()
+
+
+def _watch_errors(environment: Environment) -> None:
+    """Stop the whole run once the error ratio passes the limit (after enough requests)."""
+    while True:
+        gevent.sleep(0.5)
+        total = environment.stats.total
+        if total.num_requests >= ERROR_MIN_REQUESTS and total.fail_ratio > ERROR_LIMIT:
+            write_lines(
+                [
+                    json.dumps(
+                        {
+                            "stopped": "error_ratio",
+                            "ratio": total.fail_ratio,
+                            "requests": total.num_requests,
+                            "t": time.time(),
+                        }
+                    )
+                ]
+            )
+            if environment.runner is not None:
+                environment.runner.quit()
+            return
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    # A worker must hand its last batch over while the master still listens.
+    SINK.flush()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    SINK.flush()
+
+
+def _per_user_rate(weight_share: float) -> float:
+    # max_rps caps the whole run: each reader gets its share, so users x rate <= max_rps.
+    return MAX_RPS * weight_share / USERS if MAX_RPS > 0 else 1000.0
+
+
+class Reader(FastHttpUser):
+    """A viewer polling documents it uploaded, plus the probes a load balancer sends."""
+
+    weight = 20
+    wait_time = constant_throughput(_per_user_rate(1.0))
+    insecure = not VERIFY_TLS
+    ssl_context_factory = staticmethod(_ssl_context)
+    network_timeout = TIMEOUT_S
+    connection_timeout = TIMEOUT_S
+    max_retries = 0
+
+    def on_start(self) -> None:
+        self._documents = itertools.cycle(DOCUMENTS or [None])
+        parts = urlsplit(self.host or "")
+        self._address = (parts.hostname or "127.0.0.1", parts.port or 443)
+
+    @task(3)
+    def document_status(self) -> None:
+        document = next(self._documents)
+        if document is not None:
+            self.client.get(
+                f"/documents/{document}", headers=READ_HEADERS, name="GET /documents/{id}"
+            )
+
+    @task(3)
+    def document_result(self) -> None:
+        document = next(self._documents)
+        if document is not None:
+            self.client.get(
+                f"/documents/{document}/result",
+                headers=READ_HEADERS,
+                name="GET /documents/{id}/result",
+            )
+
+    @task(3)
+    def health(self) -> None:
+        self.client.get("/health", name="GET /health")
+
+    @task(1)
+    def ready(self) -> None:
+        # /ready times each dependency from the API's side: the database and external-service
+        # latencies under load, kept as PROBE samples (not requests Locust made).
+        with self.client.get("/ready", name="GET /ready", catch_response=True) as response:
+            try:
+                components = response.json().get("components", {})
+            except ValueError:
+                components = {}
+            for component, result in components.items():
+                if isinstance(result, dict) and isinstance(result.get("latency_ms"), (int, float)):
+                    SINK.add(
+                        {
+                            "t": round(time.time(), 4),
+                            "type": "PROBE",
+                            "name": f"probe: {component}",
+                            "ms": float(result["latency_ms"]),
+                            "ok": bool(result.get("ok")),
+                        }
+                    )
+
+    @task(2)
+    def control(self) -> None:
+        """TCP connect time: the kernel answers it, so it does not depend on the release."""
+        started, wall = time.perf_counter(), time.time()
+        error: BaseException | None = None
+        try:
+            with socket.create_connection(self._address, timeout=TIMEOUT_S):
+                pass
+        except OSError as exc:
+            error = exc
+        self.environment.events.request.fire(
+            request_type="TCP",
+            name=CONTROL,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=error,
+            context={},
+            start_time=wall,
+        )
+
+    @task(2)
+    def control_http(self) -> None:
+        """A static endpoint the release does not serve: same host, same CPU contention."""
+        if CONTROL_URL:
+            self.client.get(CONTROL_URL, name=CONTROL_HTTP)
+
+
+class Uploader(FastHttpUser):
+    """One user uploading a synthetic document now and then; pytest erases what it made."""
+
+    fixed_count = 1 if UPLOAD_EVERY_S > 0 else 0
+    wait_time = constant_throughput(1 / UPLOAD_EVERY_S if UPLOAD_EVERY_S > 0 else 1)
+    insecure = not VERIFY_TLS
+    ssl_context_factory = staticmethod(_ssl_context)
+    network_timeout = TIMEOUT_S
+    connection_timeout = TIMEOUT_S
+    max_retries = 0
+
+    @task
+    def upload(self) -> None:
+        body = f"prodval synthetic load document {uuid.uuid4()}\n".encode() * 10
+        headers = {
+            **WRITE_HEADERS,
+            "Content-Type": "text/plain",
+            "X-Subject-Id": SUBJECT,
+            "X-Filename": "prodval-load.txt",
+        }
+        with self.client.post(
+            "/documents", data=body, headers=headers, name="POST /documents", catch_response=True
+        ) as response:
+            if response.status_code in (200, 201):
+                SINK.add({"created": response.json().get("id"), "t": time.time()})
+                response.success()
+            else:
+                response.failure(f"upload answered {response.status_code}")
+
+
+# Uploader with fixed_count 0 would still be picked by weight; drop it when uploads are off.
+if UPLOAD_EVERY_S <= 0:
+    del Uploader

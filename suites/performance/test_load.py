@@ -1,0 +1,143 @@
+"""Performance under load: SLOs from prodval.yaml, and each endpoint's latency distribution
+against the baseline, judged on time windows and calibrated by a TCP-connect control.
+
+The load is one Locust run per session (``load_run`` in conftest.py). Method and limits:
+docs/performance.md and docs/statistics.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pytest_prodval.load.driver import LoadRun
+from pytest_prodval.load.samples import CONTROL, CONTROL_HTTP, window_medians
+
+from .conftest import baseline_note
+
+pytestmark = [pytest.mark.performance, pytest.mark.synthetic]
+
+ENDPOINTS = ["GET /health", "GET /ready", "GET /documents/{id}", "GET /documents/{id}/result"]
+# A typical request may get 15% slower before a comparison fails, and only when the whole
+# 99% interval of the calibrated ratio is beyond that (benchmarks/gate_accuracy.py).
+# ``params.latency_tolerance`` in prodval.yaml overrides it per environment.
+TOLERANCE = 0.15
+ALPHA = 0.01
+
+
+def _fail_if_stopped(run: LoadRun) -> None:
+    if run.stopped_early:
+        pytest.fail(run.stopped_early)
+
+
+def test_the_api_p95_under_load_is_within_the_slo(load_run: LoadRun, target: Any) -> None:
+    """Under the environment's load profile, the p95 of all API requests is below slo.api_p95_ms.
+
+    Guards against: an API that is fast alone but slow under concurrent traffic.
+    """
+    latencies = load_run.samples.api_latencies(load_run.profile.warmup_s)
+    assert latencies.size, "no successful API request under load"
+    p95 = float(np.quantile(latencies, 0.95))
+    assert p95 < target.slo.api_p95_ms, (
+        f"API p95 under load is {p95:.1f} ms, SLO {target.slo.api_p95_ms:g} ms "
+        f"({latencies.size} requests; {load_run.profile.describe()})"
+    )
+
+
+def test_the_error_ratio_under_load_is_below_the_slo(load_run: LoadRun, target: Any) -> None:
+    """Under load, the share of failed API requests is below slo.error_ratio.
+
+    Guards against: errors that appear only under concurrency (pool exhaustion, timeouts).
+    """
+    _fail_if_stopped(load_run)
+    samples = load_run.samples
+    by_endpoint = ", ".join(f"{e.name}: {e.failures}/{e.count}" for e in samples.api())
+    assert samples.error_ratio() < target.slo.error_ratio, (
+        f"{samples.failures()} of {samples.requests()} requests failed "
+        f"({samples.error_ratio():.2%}), SLO {target.slo.error_ratio:.2%}: {by_endpoint}"
+    )
+
+
+def test_the_throughput_under_load_reaches_the_minimum(load_run: LoadRun, target: Any) -> None:
+    """Under load, the API serves at least slo.min_rps requests per second.
+
+    Guards against: a release whose capacity dropped below what the environment needs.
+    """
+    _fail_if_stopped(load_run)
+    rps = load_run.samples.rps(load_run.profile.warmup_s)
+    assert rps >= target.slo.min_rps, (
+        f"{rps:.1f} requests/s under load, SLO min_rps {target.slo.min_rps:g} "
+        f"({load_run.profile.describe()})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("probe", "slo_key"),
+    [("database", "db_p95_ms"), ("parser", "external_ms"), ("embedder", "external_ms")],
+)
+def test_dependency_latency_seen_by_ready_under_load_is_within_its_slo(
+    load_run: LoadRun, target: Any, probe: str, slo_key: str
+) -> None:
+    """Under load, the database and external-service latency /ready reports stays within the SLO.
+
+    Params: none; limits are slo.db_p95_ms and slo.external_ms.
+    Guards against: a database or dependency that slows down only under concurrent traffic.
+    """
+    endpoint = load_run.samples.endpoints.get(f"probe: {probe}")
+    if endpoint is None or endpoint.count == 0:
+        pytest.skip(f"/ready reported no {probe} latency under load (not measurable here)")
+    p95 = endpoint.after(load_run.profile.warmup_s).p95()
+    limit = float(getattr(target.slo, slo_key))
+    assert p95 < limit, f"{probe} p95 under load is {p95:.1f} ms, SLO {slo_key} {limit:g} ms"
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_endpoint_latency_under_load_is_not_slower_than_the_baseline(
+    load_run: LoadRun,
+    baseline: Any,
+    target: Any,
+    pytestconfig: pytest.Config,
+    chart_panel: Callable[[str, list[float]], None],
+    params: dict[str, Any],
+    name: str,
+) -> None:
+    """Each endpoint's latency under load is not slower than the baseline's, beyond the tolerance.
+
+    Judged on per-second window medians, calibrated by a control, failing only
+    when the whole 99% interval of the ratio is beyond the tolerance (docs/performance.md).
+    Params: ``latency_tolerance`` (optional, default 0.15).
+    Guards against: a release that made a route slower (the slow_api fault).
+    """
+    _fail_if_stopped(load_run)
+    warmup = load_run.profile.warmup_s
+    endpoint = load_run.samples.endpoints.get(name)
+    if endpoint is None:
+        pytest.fail(f"no {name} requests under load; the locustfile sends them")
+    endpoint = endpoint.after(warmup)
+    # A static endpoint on the target's hosts (load.control_url) sees the same CPU as the API:
+    # calibrate by its ratio. Without one, TCP connect time sees the client and the kernel:
+    # calibrate by its shift.
+    control_name, calibration = CONTROL_HTTP, "ratio"
+    control = load_run.samples.endpoints.get(CONTROL_HTTP)
+    if control is None:
+        control_name, calibration = CONTROL, "shift"
+        control = load_run.samples.endpoints.get(CONTROL)
+    samples = [float(v) for v in endpoint.latencies()]
+    chart_panel(f"latency of {name}", samples)
+    baseline.distribution(
+        f"latency of {name}",
+        samples,
+        unit="ms",
+        tolerance=float(params.get("latency_tolerance", TOLERANCE)),
+        alpha=ALPHA,
+        decision="interval",
+        min_samples=10,  # windows are the unit judged; a rarely called route has few requests
+        windows=window_medians(endpoint),
+        control=None if control is None else [float(v) for v in control.after(warmup).latencies()],
+        control_name=control_name,
+        calibration=calibration,
+        note=baseline_note(pytestconfig, target),
+    )

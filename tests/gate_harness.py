@@ -1,0 +1,213 @@
+"""Running prodval-gate in tests: the script, a fake project, and reading what a run left.
+
+The fake project is a real pytest project with its own prodval.yaml, baseline and two checks
+whose outcome the test controls through files in ``control/``; the target is a tiny HTTP
+server in the test process. pytest, the plugin and the gate are all real: only the checks are
+stand-ins, so the gate's own decisions (exit codes, rollback, record) are what is under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pytest_prodval.baseline.store import Provenance, write_merged
+
+ROOT = Path(__file__).resolve().parent.parent
+GATE = ROOT / "scripts" / "prodval-gate"
+SECRET = "fake-secret-api-key-9876"
+GATE_TIMEOUT_S = 90
+
+CHECKS = """
+import time
+from pathlib import Path
+
+import pytest
+
+CONTROL = Path(__file__).parent / "control"
+
+
+def mode(name):
+    path = CONTROL / name
+    return path.read_text().strip() if path.exists() else "pass"
+
+
+@pytest.mark.security
+def test_the_release_behaves(target):
+    behaviour = mode("suites")
+    if behaviour == "fail":
+        key = target.credentials["viewer"].api_key
+        pytest.fail(f"the release misbehaves (it answered with the key {key})")
+    if behaviour == "block":
+        (CONTROL / "started").touch()
+        deadline = time.monotonic() + 60
+        while not (CONTROL / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@pytest.mark.application
+def test_the_deployment_is_healthy():
+    assert mode("verify") == "pass", "the deployment is unhealthy"
+"""
+
+CONFIG = """
+environments:
+  fake:
+    api:
+      base_url: {url}
+    default_role: viewer
+    credentials:
+      viewer:
+        api_key: ${{FAKE_VIEWER_KEY:-{secret}}}
+"""
+
+# Plugins the fake checks do not use are off: each gate run starts pytest three times.
+INI = """
+[pytest]
+filterwarnings = error
+asyncio_default_fixture_loop_scope = function
+addopts = -p no:cacheprovider -p no:hypothesispytest -p no:locust -p no:allure_pytest -p no:anyio
+"""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    posts: ClassVar[list[tuple[str, dict[str, Any]]]] = []
+
+    def do_GET(self) -> None:
+        self._answer(200, {"release": "1"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        self.posts.append((self.path, json.loads(self.rfile.read(length))))
+        self._answer(200, {"ok": True})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class FakeTarget:
+    """An HTTP server in a thread: answers GET /version, keeps every POST (notifications)."""
+
+    def __init__(self) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.posts = _Handler.posts
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeTarget:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Project:
+    """A directory the gate runs in: prodval.yaml, a baseline, the checks, control files."""
+
+    def __init__(self, path: Path, target_url: str) -> None:
+        self.path = path
+        self.control = path / "control"
+        self.control.mkdir(parents=True)
+        (path / "pytest.ini").write_text(INI)
+        (path / "prodval.yaml").write_text(CONFIG.format(url=target_url, secret=SECRET))
+        (path / "test_release.py").write_text(CHECKS)
+        provenance = Provenance("fake", "2026-01-01T00:00:00+00:00", "1", "0.1.0", None)
+        write_merged(path / "baselines" / "fake.json", {}, provenance)
+        self.rollbacks = path / "rollbacks.log"
+
+    def set(self, name: str, value: str) -> None:
+        (self.control / name).write_text(value)
+
+    def rollback_command(self, then: str = "") -> str:
+        """Appends a line per run to rollbacks.log and prints a secret, then runs ``then``."""
+        log = shlex.quote(str(self.rollbacks))
+        command = f"echo rolled-back >> {log}; echo 'helm: using token {SECRET}'"
+        return f"{command}; {then}" if then else command
+
+    def rollback_count(self) -> int:
+        return len(self.rollbacks.read_text().splitlines()) if self.rollbacks.exists() else 0
+
+    def records(self) -> list[Path]:
+        return sorted((self.path / "reports" / "gate").glob("*.json"))
+
+    def record(self) -> dict[str, Any]:
+        records = self.records()
+        assert len(records) == 1, records
+        data: dict[str, Any] = json.loads(records[0].read_text())
+        return data
+
+
+def gate_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, "PRODVAL_GATE_PYTHON": sys.executable, "PRODVAL_GATE_PROBE_S": "5"}
+    env.pop("PRODVAL_GATE_LOCK_DIR", None)
+    env.update(extra or {})
+    return env
+
+
+def gate_args(project: Project, *args: str, rollback: str | None = None) -> list[str]:
+    return [
+        "bash",
+        str(GATE),
+        "--env",
+        "fake",
+        "--baseline",
+        "baselines/fake.json",
+        "--rollback",
+        rollback if rollback is not None else project.rollback_command(),
+        *args,
+    ]
+
+
+def run_gate(
+    cwd: Path, argv: list[str], env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=gate_env(env),
+        capture_output=True,
+        text=True,
+        timeout=GATE_TIMEOUT_S,
+        check=False,
+    )
+
+
+def start_gate(cwd: Path, argv: list[str], env: Mapping[str, str] | None = None) -> Any:
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=gate_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(path: Path, process: Any, seconds: float = 30) -> None:
+    """Poll (bounded) until ``path`` exists; fail early if the gate exited first."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the gate exited {process.returncode}: {process.stdout.read()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {seconds} s")
+        time.sleep(0.05)

@@ -1,0 +1,313 @@
+"""Allure results: every check labelled, every comparison attached, run files, same under xdist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_prodval.report.environment import executor_info
+
+CHECKS = '''
+import pytest
+
+pytestmark = [pytest.mark.security]
+
+
+def test_a_route_refuses_anonymous_callers(baseline):
+    """A route refuses anonymous callers.
+
+    Guards against: anonymous reads.
+    Evidences: HIPAA 45 CFR 164.312(d) (person or entity authentication); GDPR Art.17
+    """
+    baseline.exact("status", 401)
+    baseline.shape("body", {"error": "unauthorized", "n": 1})
+
+
+@pytest.mark.prodval_severity("minor")
+@pytest.mark.parametrize("n", [1, 2])
+def test_numbers_stay_close(baseline, n):
+    baseline.number("value", n * 10, rel=0.1)
+'''
+
+OTHER = """
+import pytest
+
+
+@pytest.mark.pipeline
+def test_documents_complete(baseline):
+    baseline.exact("states", ["uploaded", "completed"])
+
+
+def test_without_a_suite():
+    pass
+"""
+
+# What the performance suite does: a chart file named in the evidence.
+CHART_CONFTEST = """
+import pathlib
+
+def pytest_prodval_comparison(item, verdict):
+    if verdict.key.endswith("::status"):
+        path = pathlib.Path(item.config.rootpath) / "reports" / "chart.svg"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+        verdict.evidence["chart"] = "reports/chart.svg"
+"""
+
+RUN_LABELS = {"host", "thread", "framework", "language", "package"}
+
+
+def results(directory: Path) -> dict[str, dict[str, Any]]:
+    """Test name -> the result JSON, for every ``*-result.json``."""
+    found = {}
+    for path in directory.glob("*-result.json"):
+        data = json.loads(path.read_text())
+        found[data["name"]] = data
+    return found
+
+
+def labels(result: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (lab["name"], lab["value"]) for lab in result["labels"] if lab["name"] not in RUN_LABELS
+    }
+
+
+def attachment_names(result: dict[str, Any]) -> list[str]:
+    return sorted(a["name"] for a in result.get("attachments", []))
+
+
+def fingerprint(directory: Path) -> set[tuple[str, frozenset[tuple[str, str]], tuple[str, ...]]]:
+    return {
+        (name, frozenset(labels(result)), tuple(attachment_names(result)))
+        for name, result in results(directory).items()
+    }
+
+
+@pytest.fixture
+def recorded(project: pytest.Pytester) -> pytest.Pytester:
+    project.makepyfile(test_checks=CHECKS, test_other=OTHER)
+    project.makeconftest(CHART_CONFTEST)
+    project.runpytest("--target-env=local", "--record-baseline").assert_outcomes(passed=5)
+    # The target drifts: the body gains a key, so the first check fails.
+    project.makepyfile(test_checks=CHECKS.replace('"n": 1}', '"n": 1, "debug": "x"}'))
+    return project
+
+
+def test_every_check_is_labelled_with_suite_module_story_severity_rules_and_docs_link(
+    recorded: pytest.Pytester,
+) -> None:
+    recorded.runpytest("--target-env=local", "--alluredir=allure").assert_outcomes(
+        passed=4, failed=1
+    )
+    found = results(recorded.path / "allure")
+    assert set(found) == {
+        "test_a_route_refuses_anonymous_callers",
+        "test_numbers_stay_close[1]",
+        "test_numbers_stay_close[2]",
+        "test_documents_complete",
+        "test_without_a_suite",
+    }
+    first = found["test_a_route_refuses_anonymous_callers"]
+    assert {
+        ("epic", "security"),
+        ("feature", "checks"),
+        ("story", "a route refuses anonymous callers"),
+        ("severity", "blocker"),
+        ("tag", "HIPAA-164.312(d)"),
+        ("tag", "GDPR-Art.17"),
+    } <= labels(first)
+    assert first["links"] == [
+        {"type": "link", "url": "docs/checks.md#security", "name": "docs: a route refuses "
+         "anonymous callers"}
+    ]  # fmt: skip
+    assert ("severity", "minor") in labels(found["test_numbers_stay_close[1]"])
+    assert {("epic", "pipeline"), ("severity", "critical")} <= labels(
+        found["test_documents_complete"]
+    )
+    plain = labels(found["test_without_a_suite"])
+    assert ("severity", "normal") in plain
+    assert not any(name == "epic" for name, _ in plain)
+
+
+def test_the_docs_link_follows_the_ini_template(recorded: pytest.Pytester) -> None:
+    recorded.makeini(
+        "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n"
+        "prodval_docs_url = https://docs.example/{suite}/{module}#{check}\n"
+    )
+    recorded.runpytest("--target-env=local", "--alluredir=allure", "-k", "pipeline or documents")
+    result = results(recorded.path / "allure")["test_documents_complete"]
+    assert (
+        result["links"][0]["url"]
+        == "https://docs.example/pipeline/test_other#test_documents_complete"
+    )
+
+
+def test_each_comparison_is_attached_as_a_table_and_json_and_its_chart(
+    recorded: pytest.Pytester,
+) -> None:
+    recorded.runpytest("--target-env=local", "--alluredir=allure")
+    directory = recorded.path / "allure"
+    failed = results(directory)["test_a_route_refuses_anonymous_callers"]
+    assert failed["status"] == "failed"
+    assert attachment_names(failed) == [
+        "body (failed)",
+        "body evidence",
+        "status (passed)",
+        "status evidence",
+        "status latency chart",
+    ]
+    sources = {a["name"]: a for a in failed["attachments"]}
+    table = (directory / sources["body (failed)"]["source"]).read_text()
+    for expected in ["baseline", "target", "change", "rule", "FAILED", "$.debug: unexpected key"]:
+        assert expected in table
+    evidence = json.loads((directory / sources["body evidence"]["source"]).read_text())
+    assert evidence["status"] == "failed" and evidence["kind"] == "shape"
+    assert sources["status latency chart"]["type"] == "image/svg+xml"
+    assert (directory / sources["status latency chart"]["source"]).read_text().startswith("<svg")
+
+
+def test_an_unknown_severity_level_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        "import pytest\n\n@pytest.mark.prodval_severity('urgent')\ndef test_x():\n    pass\n"
+    )
+    result = project.runpytest("--target-env=local", "--alluredir=allure")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*prodval_severity('urgent')*expected one of blocker, critical*"])
+
+
+def test_a_docs_template_with_an_unknown_placeholder_is_a_usage_error(
+    project: pytest.Pytester,
+) -> None:
+    project.makeini(
+        "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n"
+        "prodval_docs_url = https://docs.example/{owner}\n"
+    )
+    project.makepyfile("def test_x():\n    pass\n")
+    result = project.runpytest("--target-env=local", "--alluredir=allure")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*prodval_docs_url*KeyError('owner')*placeholders are {check}*"])
+
+
+def test_the_controller_writes_environment_executor_and_categories(
+    recorded: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ["GITLAB_CI", "CI_PIPELINE_ID", "JENKINS_URL", "BUILD_NUMBER"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "org/repo")
+    monkeypatch.setenv("GITHUB_RUN_ID", "991")
+    monkeypatch.setenv("GITHUB_RUN_NUMBER", "17")
+    monkeypatch.setenv("GITHUB_WORKFLOW", "deploy")
+    recorded.runpytest("--target-env=local", "--alluredir=allure")
+    directory = recorded.path / "allure"
+    properties = (directory / "environment.properties").read_text().splitlines()
+    assert "environment=local" in properties
+    assert "target.url=http\\://127.0.0.1\\:9" not in properties  # values are not key-escaped
+    assert "target.url=http://127.0.0.1:9" in properties
+    assert "baseline.file=baselines/local.json" in properties
+    assert any(line.startswith("baseline.provenance=recorded on local") for line in properties)
+    assert any(line.startswith("prodval.version=") for line in properties)
+    executor = json.loads((directory / "executor.json").read_text())
+    assert executor == {
+        "name": "GitHub Actions",
+        "type": "github",
+        "url": "https://github.example/org/repo",
+        "buildOrder": 17,
+        "buildName": "deploy #17",
+        "buildUrl": "https://github.example/org/repo/actions/runs/991",
+        "reportName": "prodval: local",
+    }
+    categories = json.loads((directory / "categories.json").read_text())
+    assert [c["name"] for c in categories] == [
+        "Infrastructure unreachable",
+        "Security",
+        "Compliance",
+        "Performance regression",
+        "Contract drift",
+    ]
+    config = json.loads((directory / "allurerc.json").read_text())
+    security = config["categories"]["rules"][1]
+    assert security["matchers"]["labels"] == {"epic": "^security$"}
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {"GITLAB_CI": "true", "CI_PIPELINE_IID": "42", "CI_PROJECT_PATH": "org/app",
+             "CI_PROJECT_URL": "https://gitlab.example/org/app", "CI_JOB_NAME": "gate",
+             "CI_JOB_URL": "https://gitlab.example/org/app/-/jobs/7"},
+            {"name": "GitLab CI", "type": "gitlab", "url": "https://gitlab.example/org/app",
+             "buildOrder": 42, "buildName": "org/app #42 gate",
+             "buildUrl": "https://gitlab.example/org/app/-/jobs/7", "reportName": "r"},
+        ),
+        (
+            {"JENKINS_URL": "https://ci.example/", "BUILD_NUMBER": "5", "JOB_NAME": "deploy",
+             "BUILD_URL": "https://ci.example/job/deploy/5/"},
+            {"name": "Jenkins", "type": "jenkins", "url": "https://ci.example/", "buildOrder": 5,
+             "buildName": "deploy #5", "buildUrl": "https://ci.example/job/deploy/5/",
+             "reportName": "r"},
+        ),
+        ({}, {"name": "local run", "type": "local", "reportName": "r"}),
+    ],
+    ids=["gitlab", "jenkins", "local"],
+)  # fmt: skip
+def test_the_executor_comes_from_the_ci_variables_present(
+    environ: dict[str, str], expected: dict[str, Any]
+) -> None:
+    assert executor_info(environ, "r") == expected
+
+
+def test_two_workers_give_the_same_tests_labels_and_attachments_as_a_serial_run(
+    recorded: pytest.Pytester,
+) -> None:
+    recorded.runpytest("--target-env=local", "--alluredir=serial").assert_outcomes(
+        passed=4, failed=1
+    )
+    (recorded.path / "parallel").mkdir()
+    (recorded.path / "parallel" / "stale-result.json").write_text("{}")
+    result = recorded.runpytest(
+        "--target-env=local",
+        "--alluredir=parallel",
+        "--clean-alluredir",
+        "--junitxml=reports/junit.xml",
+        "-n",
+        "2",
+    )
+    result.assert_outcomes(passed=4, failed=1)
+    serial, parallel = (
+        fingerprint(recorded.path / "serial"),
+        fingerprint(recorded.path / "parallel"),
+    )
+    assert len(serial) == 5
+    assert parallel == serial
+    # The controller cleaned once, before the workers started; no worker cleaned again.
+    assert not (recorded.path / "parallel" / "stale-result.json").exists()
+    assert len(list((recorded.path / "parallel").glob("*-result.json"))) == 5
+    assert (recorded.path / "parallel" / "environment.properties").is_file()
+    # JUnit: the comparisons made on the workers reach the controller's XML as properties.
+    xml = (recorded.path / "reports/junit.xml").read_text()
+    assert 'name="prodval:test_checks.py::test_a_route_refuses_anonymous_callers::body"' in xml
+    assert xml.count('name="prodval:') == 5
+
+
+def test_junit_xml_carries_each_comparison_as_a_short_testcase_property(
+    recorded: pytest.Pytester,
+) -> None:
+    recorded.runpytest("--target-env=local", "--junitxml=reports/junit.xml")
+    xml = (recorded.path / "reports/junit.xml").read_text()
+    name = "prodval:test_checks.py::test_a_route_refuses_anonymous_callers::body"
+    value = xml.split(f'name="{name}" value="', 1)[1].split('"', 1)[0]
+    summary = json.loads(value.replace("&quot;", '"'))
+    assert summary == {
+        "status": "failed",
+        "baseline": '{"error":"string","n":"integer"}',
+        "target": '{"debug":"string","error":"string","n":…',
+        "change": "1 difference",
+        "rule": "same shape as baseline",
+    }
+    assert xml.count('name="prodval:') == 5

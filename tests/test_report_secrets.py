@@ -1,0 +1,113 @@
+"""No secret reaches any report file: Allure results, their attachments, JUnit, the summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SECRETS = {
+    "PRODVAL_REPORT_API_KEY": "rep-K3y-Viewer-1001",
+    "PRODVAL_REPORT_TOKEN": "rep-T0ken-Admin-1002",
+    "PRODVAL_REPORT_DB_PASSWORD": "rep-Pw-Database-1003",
+    "PRODVAL_REPORT_HOST_SUFFIX": "rep-H0st-Secret-1004",
+}
+
+CONFIG = """
+environments:
+  local:
+    api:
+      base_url: http://127.0.0.1:9/${PRODVAL_REPORT_HOST_SUFFIX}
+      timeout: 0.5
+    database:
+      dsn: postgresql://app:${PRODVAL_REPORT_DB_PASSWORD}@127.0.0.1:9/app
+    credentials:
+      viewer:
+        api_key: ${PRODVAL_REPORT_API_KEY}
+      admin:
+        bearer_token: ${PRODVAL_REPORT_TOKEN}
+"""
+
+# Every way a check's text reaches Allure: assertion messages and tracebacks (allure-pytest
+# formats its own from the exception), locals, captured stdout and logs, fixture errors, steps,
+# the check's own attachments, parameters, skip reasons, baseline comparisons.
+CHECKS = """
+import logging
+
+import allure
+import pytest
+
+
+@pytest.fixture
+def broken_fixture(target):
+    raise RuntimeError(f"cannot reach {target.database.dsn}")
+
+
+def test_passes_with_a_secret_in_a_comparison_a_step_and_an_attachment(baseline, target):
+    key = target.credentials["viewer"].api_key
+    with allure.step(f"call with {key}"):
+        baseline.exact("echo", {"key": key, "n": 1})
+    allure.attach(f"headers: X-API-Key: {key}", name=f"request {key}")
+    allure.dynamic.parameter("credential", key)
+    print("sent", key)
+    logging.getLogger("check").warning("sent %s", key)
+
+
+def test_fails_with_secrets_in_its_message(target):
+    values = [target.credentials["admin"].bearer_token, target.database.dsn, target.api.base_url]
+    print("captured:", values)
+    assert values == [], f"leaked {values}"
+
+
+def test_fails_in_a_baseline_comparison(baseline, target):
+    baseline.exact("token", target.credentials["admin"].bearer_token + "-changed")
+
+
+def test_is_broken_by_its_fixture(broken_fixture):
+    pass
+
+
+def test_calls_the_unreachable_api(api):
+    api.get("/health")
+
+
+def test_skips_naming_a_secret(target):
+    pytest.skip(f"not with {target.credentials['admin'].bearer_token}")
+"""
+
+
+def scan(root: Path, output: str) -> list[str]:
+    found = [f"output: {s}" for s in SECRETS.values() if s in output]
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        found += [f"{path.relative_to(root)}: {s}" for s in SECRETS.values() if s.encode() in data]
+    return found
+
+
+def test_no_secret_reaches_allure_junit_or_any_file_under_reports(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    pytester.makefile(".yaml", prodval=CONFIG)
+    pytester.makepyfile(test_leaky=CHECKS)
+    pytester.runpytest("--target-env=local", "--record-baseline", "-k", "passes")
+    result = pytester.runpytest(
+        "--target-env=local",
+        "--alluredir=reports/allure-results",
+        "--junitxml=reports/junit.xml",
+        "-rA",
+        "--showlocals",
+    )
+    output = result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1, failed=3, errors=1, skipped=1)
+    results = pytester.path / "reports" / "allure-results"
+    written = [p.name for p in results.iterdir()]
+    # The leaks were really written by allure-pytest, then redacted: the texts are there.
+    assert sum(name.endswith("-result.json") for name in written) == 6
+    assert any(name.endswith("-attachment.txt") for name in written)
+    texts = "".join(p.read_text(errors="replace") for p in results.iterdir())
+    assert "***" in texts and "cannot reach postgresql://app:***@" in texts
+    assert scan(pytester.path, output) == []
