@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -24,9 +22,10 @@ import pytest
 from docpipe.control import run_docpipe
 from docpipe.faults import FAULTS
 
+from .suite_runner import ROOT, run_suites
+
 pytestmark = pytest.mark.xdist_group("fault-matrix")  # one deployment, batches in order
 
-ROOT = Path(__file__).resolve().parent.parent
 SUITE_TIMEOUT_S = 300
 
 # Faults in one batch act on different things, so each is still seen by its own checks.
@@ -162,31 +161,15 @@ class Platform:
 
     def run_suites(self, label: str) -> tuple[set[str], str]:
         junit = self.reports / f"{label}.xml"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "suites",
-                "-m",
-                "not performance",
-                "--target-env=local",
-                f"--prodval-config={self.config}",
-                "--baseline=baselines/local.json",
-                f"--prodval-summary={self.reports / f'{label}-summary.json'}",
-                f"--junitxml={junit}",
-                "-p",
-                "no:cacheprovider",
-                "-q",
-                "-n",
-                "2",
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PRODVAL_NO_EMBEDDED_TARGET": "1"},
-            capture_output=True,
-            text=True,
+        result = run_suites(
+            "suites",
+            "-m",
+            "not performance",
+            config=self.config,
+            baseline="baselines/local.json",
+            summary=self.reports / f"{label}-summary.json",
+            extra=[f"--junitxml={junit}", "-n", "2"],
             timeout=SUITE_TIMEOUT_S,
-            check=False,
         )
         assert junit.exists(), result.stdout[-3000:] + result.stderr[-3000:]
         return failed_checks(junit), result.stdout

@@ -9,9 +9,6 @@ repetitions) are ``benchmarks/gate_accuracy.py``'s job, not a test's.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +17,11 @@ import yaml
 
 from docpipe.control import run_docpipe
 
+from .suite_runner import run_suites
+
 # One deployment, steps in order; and latency is judged, so nothing else may run meanwhile.
 pytestmark = [pytest.mark.xdist_group("performance-suite"), pytest.mark.alone]
 
-ROOT = Path(__file__).resolve().parent.parent
 LOAD = {
     "users": 4,
     "spawn_rate": 20,
@@ -54,29 +52,15 @@ class Platform:
 
     def suite(self, label: str, *extra: str) -> tuple[int, str, dict[str, object]]:
         summary = self.work / label / "summary.json"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "suites/performance",
-                "-m",
-                "performance",
-                "--target-env=local",
-                f"--prodval-config={self.config}",
-                f"--baseline={self.baseline}",
-                f"--prodval-summary={summary}",
-                "-p",
-                "no:cacheprovider",
-                "-q",
-                *extra,
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PRODVAL_NO_EMBEDDED_TARGET": "1"},
-            capture_output=True,
-            text=True,
+        result = run_suites(
+            "suites/performance",
+            "-m",
+            "performance",
+            config=self.config,
+            baseline=self.baseline,
+            summary=summary,
+            extra=extra,
             timeout=SUITE_TIMEOUT_S,
-            check=False,
         )
         assert summary.exists(), result.stdout[-3000:] + result.stderr[-3000:]
         return result.returncode, result.stdout, json.loads(summary.read_text())
