@@ -105,6 +105,7 @@ def test_recording_then_comparing_the_clean_platform_passes(platform: Platform) 
     for comparison in compared:
         evidence = comparison["evidence"]
         assert Path(evidence["chart"]).read_text().lstrip().startswith("<?xml")
+        assert Path(evidence["locust_report"]).name == "load.html"
         assert evidence["calibration"]["name"] == "control: static GET"
         assert evidence["calibration"]["mode"] == "ratio"
     assert (platform.work / "clean" / "performance" / "load.html").exists()

@@ -134,3 +134,6 @@ def pytest_prodval_comparison(item: pytest.Item, verdict: Verdict) -> None:
     )
     evidence["chart"] = str(path)
     item.add_report_section("call", "prodval chart", str(path))
+    locust_report = reports_dir(item.config) / "load.html"  # the session's Locust HTML report
+    if locust_report.exists():
+        evidence["locust_report"] = str(locust_report)
