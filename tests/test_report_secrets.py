@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-SECRETS = {
-    "PRODVAL_REPORT_API_KEY": "rep-K3y-Viewer-1001",
-    "PRODVAL_REPORT_TOKEN": "rep-T0ken-Admin-1002",
-    "PRODVAL_REPORT_DB_PASSWORD": "rep-Pw-Database-1003",
-    "PRODVAL_REPORT_HOST_SUFFIX": "rep-H0st-Secret-1004",
-}
+from .test_secrets import CONFIG, scan
 
-CONFIG = """
-environments:
-  local:
-    api:
-      base_url: http://127.0.0.1:9/${PRODVAL_REPORT_HOST_SUFFIX}
-      timeout: 0.5
-    database:
-      dsn: postgresql://app:${PRODVAL_REPORT_DB_PASSWORD}@127.0.0.1:9/app
-    credentials:
-      viewer:
-        api_key: ${PRODVAL_REPORT_API_KEY}
-      admin:
-        bearer_token: ${PRODVAL_REPORT_TOKEN}
-"""
+# Same variables and config as test_secrets.py, other values: each test proves its own.
+SECRETS = {
+    "PRODVAL_TEST_API_KEY": "rep-K3y-Viewer-1001",
+    "PRODVAL_TEST_TOKEN": "rep-T0ken-Admin-1002",
+    "PRODVAL_TEST_DB_PASSWORD": "rep-Pw-Database-1003",
+    "PRODVAL_TEST_HOST_SUFFIX": "rep-H0st-Secret-1004",
+}
 
 # Every way a check's text reaches Allure: assertion messages and tracebacks (allure-pytest
 # formats its own from the exception), locals, captured stdout and logs, fixture errors, steps,
@@ -76,16 +62,6 @@ def test_skips_naming_a_secret(target):
 """
 
 
-def scan(root: Path, output: str) -> list[str]:
-    found = [f"output: {s}" for s in SECRETS.values() if s in output]
-    for path in root.rglob("*"):
-        if not path.is_file():
-            continue
-        data = path.read_bytes()
-        found += [f"{path.relative_to(root)}: {s}" for s in SECRETS.values() if s.encode() in data]
-    return found
-
-
 def test_no_secret_reaches_allure_junit_or_any_file_under_reports(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,4 +86,4 @@ def test_no_secret_reaches_allure_junit_or_any_file_under_reports(
     assert any(name.endswith("-attachment.txt") for name in written)
     texts = "".join(p.read_text(errors="replace") for p in results.iterdir())
     assert "***" in texts and "cannot reach postgresql://app:***@" in texts
-    assert scan(pytester.path, output) == []
+    assert scan(pytester.path, output, SECRETS.values()) == []
