@@ -41,6 +41,8 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 _WRAP = 100
+_CORRUPTED = "the file is truncated or corrupted — restore it from git, or delete it and re-record"
+_OPTIONAL_PROVENANCE = frozenset({"target_version", "suite_commit"})
 
 
 class BaselineError(Exception):
@@ -82,19 +84,43 @@ class BaselineFile:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return cls(path)
+        except UnicodeDecodeError as exc:  # a ValueError, not an OSError
+            raise BaselineError(
+                f"{path}: not valid UTF-8 (byte {exc.start}: {exc.reason}); {_CORRUPTED}"
+            ) from None
         except OSError as exc:
             raise BaselineError(f"{path}: cannot read baseline: {exc.strerror}") from None
-        return cls(path, *_parse(path, text), exists=True)
+        try:
+            return cls(path, *_parse(path, text), exists=True)
+        except RecursionError:
+            # json's C parser and encoder both recurse per nesting level.
+            raise BaselineError(
+                f"{path}: not valid JSON (nested too deeply); {_CORRUPTED}"
+            ) from None
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _not_a_number(text: str) -> float:
+    raise ValueError(f"{text} is not a number")
 
 
 def _parse(path: Path, text: str) -> tuple[Provenance | None, dict[str, Entry]]:
     try:
-        data = json.loads(text)
+        # A recording never writes NaN, Infinity or 1e999, and they cannot be checksummed.
+        data = json.loads(text, parse_float=_finite, parse_constant=_not_a_number)
     except json.JSONDecodeError as exc:
         raise BaselineError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "the file is truncated or corrupted — restore it from git, or delete it and re-record"
+            + _CORRUPTED
         ) from None
+    except ValueError as exc:  # from the hooks above, or an integer of thousands of digits
+        raise BaselineError(f"{path}: not valid JSON ({exc}); {_CORRUPTED}") from None
     if not isinstance(data, dict):
         raise BaselineError(f"{path}: expected a JSON object at the top level")
     schema = data.get("schema")
@@ -129,9 +155,15 @@ def _provenance(path: Path, raw: object) -> Provenance | None:
         return None
     try:
         assert isinstance(raw, dict)
-        return Provenance(**raw)
+        provenance = Provenance(**raw)
     except (AssertionError, TypeError):
         raise BaselineError(f"{path}: 'provenance' is malformed") from None
+    # The dataclass does not check types; the header and reports slice and format these.
+    for name, value in raw.items():
+        if not isinstance(value, str) and not (value is None and name in _OPTIONAL_PROVENANCE):
+            expected = "a string or null" if name in _OPTIONAL_PROVENANCE else "a string"
+            raise BaselineError(f"{path}: 'provenance.{name}' must be {expected}")
+    return provenance
 
 
 def _checksum(data: Mapping[str, Any]) -> str:
