@@ -1,21 +1,39 @@
-"""Helpers shared by the suites: JSON reads that fail loudly, waiting for a document, erasing.
+"""Helpers shared by the suites: JSON reads that fail loudly, waiting for a document, erasing,
+and sweeping synthetic documents that earlier runs left behind.
 
 ``wait_for_state`` polls a document until it reaches one of ``states`` within a limit (the
 callers pass ``target.slo.worker_seconds``). A document still ``uploaded`` after a few seconds
 while ``/ready`` reports no live worker fails at once, with what ``/ready`` said, instead of
 waiting the whole limit for a queue nobody consumes (the ``worker_stalled`` fault).
+
+``sweep_synthetic`` lists synthetic documents created before a cutoff (``GET /documents``) and
+erases them: what a killed run (SIGKILL, a lost machine) could not erase itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 import pytest
 
-__all__ = ["SYNTHETIC_SUBJECT_PREFIX", "AwaitState", "erase", "get_json", "wait_for_state"]
+__all__ = [
+    "SWEEP_BUDGET_S",
+    "SWEEP_MAX_DOCUMENTS",
+    "SYNTHETIC_SUBJECT_PREFIX",
+    "AwaitState",
+    "Sweep",
+    "erase",
+    "get_json",
+    "sweep_after_s",
+    "sweep_synthetic",
+    "wait_for_state",
+]
 
 SYNTHETIC_SUBJECT_PREFIX = "prodval-synthetic-"
 ERASE_ATTEMPTS = 3
@@ -24,6 +42,11 @@ ERASE_ATTEMPTS = 3
 AwaitState = Callable[[Any, str, set[str]], tuple[dict[str, Any], float]]
 
 POLL_S = 0.1
+# The sweep erases at most this many documents per run, and starts no erasure after this many
+# seconds (each request has the client's timeout on top); the next run goes on from there.
+SWEEP_MAX_DOCUMENTS = 200
+SWEEP_BUDGET_S = 60.0
+SWEEP_PARAM = "synthetic_sweep_after_s"
 # After this long still ``uploaded``, ask /ready whether any worker is alive (then every 2 s).
 STALL_PROBE_AFTER_S = 2.0
 STALL_PROBE_EVERY_S = 2.0
@@ -97,3 +120,180 @@ def erase(client: httpx.Client, document_id: str) -> int:
         if status in (204, 404):
             break
     return status
+
+
+def sweep_after_s(params: Mapping[str, Any], run_s: float) -> float:
+    """Age from which a synthetic document is a leftover: ``params.synthetic_sweep_after_s``,
+    else the run budget ``timeouts.run_s`` (no run lives longer, so no live run owns it).
+
+    Raises ValueError naming the parameter when it is not a number of seconds >= 0.
+    """
+    raw = params.get(SWEEP_PARAM)
+    if raw is None:
+        return float(run_s)
+    try:
+        value = float(raw) if not isinstance(raw, bool) else math.nan
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"params.{SWEEP_PARAM}: expected a number of seconds >= 0, got {raw!r}")
+    return value
+
+
+@dataclasses.dataclass
+class Sweep:
+    """What one sweep did: documents erased, documents it could not erase, and why it stopped
+    short (``problem``: could not list at all; ``truncated``: more may be left)."""
+
+    after_s: float
+    swept: list[str] = dataclasses.field(default_factory=list)
+    failed: dict[str, int] = dataclasses.field(default_factory=dict)  # id -> last status
+    problem: str | None = None
+    truncated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Sweep:
+        return cls(
+            after_s=float(data["after_s"]),
+            swept=list(data["swept"]),
+            failed=dict(data["failed"]),
+            problem=data["problem"],
+            truncated=bool(data["truncated"]),
+        )
+
+    @classmethod
+    def merged(cls, sweeps: list[Sweep]) -> Sweep:
+        """One account of the sweeps of several processes (xdist workers sweep alike: what one
+        erased, another finds gone)."""
+        swept = sorted({i for s in sweeps for i in s.swept})
+        failed = {i: st for s in sweeps for i, st in s.failed.items() if i not in swept}
+        problems = list(dict.fromkeys(s.problem for s in sweeps if s.problem))
+        return cls(
+            after_s=sweeps[0].after_s,
+            swept=swept,
+            failed=failed,
+            problem="; ".join(problems) or None,
+            truncated=any(s.truncated for s in sweeps),
+        )
+
+    def lines(self) -> list[str]:
+        """The terminal report: one line, two when something is left over."""
+        age = f"older than {self.after_s:g} s"
+        lines = []
+        if self.swept:
+            shown = ", ".join(self.swept[:5]) + (", ..." if len(self.swept) > 5 else "")
+            lines.append(
+                f"prodval: swept {len(self.swept)} synthetic document(s) {age} left by earlier "
+                f"runs: {shown}"
+            )
+        elif self.problem:
+            lines.append(f"prodval: synthetic leftovers not swept: {self.problem}")
+        elif not self.failed and not self.truncated:
+            lines.append(f"prodval: no synthetic documents {age} to sweep")
+        if self.failed:
+            shown = ", ".join(f"{i} ({st or 'no answer'})" for i, st in self.failed.items())
+            lines.append(f"prodval: synthetic documents that could not be erased: {shown}")
+        if self.problem and self.swept:
+            lines.append(f"prodval: synthetic sweep incomplete: {self.problem}")
+        if self.truncated:
+            lines.append(
+                "prodval: more synthetic leftovers may remain "
+                f"(at most {SWEEP_MAX_DOCUMENTS} per run, {SWEEP_BUDGET_S:g} s); "
+                "the next run goes on"
+            )
+        return lines
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _list_leftovers(client: httpx.Client, query: dict[str, str]) -> httpx.Response | str:
+    """GET /documents, retried like ``erase``; the response, or why there is none."""
+    problem = "GET /documents: no answer"
+    for attempt in range(ERASE_ATTEMPTS):
+        if attempt:
+            time.sleep(POLL_S)
+        try:
+            response = client.get("/documents", params=query)
+        except httpx.HTTPError as exc:
+            problem = f"GET /documents: {type(exc).__name__}: {exc}"[:300]
+            continue
+        if response.status_code < 500:
+            return response
+        problem = f"GET /documents answered {response.status_code}"
+    return problem
+
+
+def sweep_synthetic(
+    client: httpx.Client,
+    created_before: dt.datetime,
+    after_s: float,
+    *,
+    max_documents: int = SWEEP_MAX_DOCUMENTS,
+    budget_s: float = SWEEP_BUDGET_S,
+) -> Sweep:
+    """Erase synthetic documents created before ``created_before``; never raises for the target.
+
+    Only documents whose subject starts with ``SYNTHETIC_SUBJECT_PREFIX`` and whose creation
+    time is before the cutoff are erased, judged here again: a target that ignored the filters
+    still cannot make the sweep erase anything that is not a synthetic leftover.
+    """
+    sweep = Sweep(after_s=after_s)
+    query = {
+        "subject_prefix": SYNTHETIC_SUBJECT_PREFIX,
+        "created_before": created_before.astimezone(dt.timezone.utc).isoformat(),
+        "limit": str(max_documents),
+    }
+    response = _list_leftovers(client, query)
+    if isinstance(response, str):
+        sweep.problem = response
+        return sweep
+    if response.status_code in (404, 405):
+        sweep.problem = (
+            f"the target cannot list synthetic data (GET /documents answered "
+            f"{response.status_code}); leftovers of killed runs stay until erased by hand"
+        )
+        return sweep
+    try:
+        documents = response.json()["documents"] if response.status_code == 200 else None
+    except (ValueError, KeyError, TypeError):
+        documents = None
+    if not isinstance(documents, list):
+        sweep.problem = (
+            f"GET /documents answered {response.status_code} without a document list: "
+            f"{response.text[:200]}"
+        )
+        return sweep
+    deadline = time.monotonic() + budget_s
+    for document in documents[:max_documents]:
+        if not isinstance(document, dict):
+            continue
+        document_id, created = document.get("id"), _parse_time(document.get("created_at"))
+        subject = document.get("subject_id")
+        if not isinstance(document_id, str) or not isinstance(subject, str):
+            continue
+        if not subject.startswith(SYNTHETIC_SUBJECT_PREFIX):
+            continue
+        if created is None or created >= created_before:
+            continue
+        if time.monotonic() > deadline:
+            sweep.truncated = True
+            break
+        status = erase(client, document_id)
+        if status == 204:
+            sweep.swept.append(document_id)
+        elif status != 404:  # 404: gone already (another xdist worker's sweep got there first)
+            sweep.failed[document_id] = status
+    sweep.truncated = sweep.truncated or len(documents) >= max_documents
+    return sweep

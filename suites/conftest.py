@@ -2,12 +2,19 @@
 
 Everything here is built on the plugin's public fixtures (``target``, ``api``, ``api_as``,
 ``baseline``), as a user's own suites would be. Synthetic documents are created through the
-API and always deleted at teardown, also when the check fails midway.
+API and always deleted at teardown, also when the check fails midway or the run is
+interrupted (Ctrl-C, SIGINT from the gate).
+
+A run that is killed outright (SIGKILL, a lost machine) cannot erase anything, so every run
+first sweeps synthetic documents older than ``params.synthetic_sweep_after_s`` (default: the
+run budget ``timeouts.run_s``, which no live run outlives) through ``GET /documents``, and
+reports what it swept at the end of the terminal summary. The sweep never fails the run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +22,21 @@ from typing import Any
 import httpx
 import pytest
 
-from ._support import SYNTHETIC_SUBJECT_PREFIX, AwaitState, erase, wait_for_state
+from ._support import (
+    SYNTHETIC_SUBJECT_PREFIX,
+    AwaitState,
+    Sweep,
+    erase,
+    sweep_after_s,
+    sweep_synthetic,
+    wait_for_state,
+)
+
+# Documents created before this process loaded the suites, minus the sweep age, are leftovers.
+_LOADED_AT = dt.datetime.now(dt.timezone.utc)
+_MAX_SWEEP_AGE_S = 1e9  # about 31 years: keeps the cutoff a representable time
+_SWEEPS = pytest.StashKey[list[Sweep]]()
+_WORKER_OUTPUT_KEY = "prodval_synthetic_sweep"
 
 
 @dataclasses.dataclass
@@ -63,6 +84,58 @@ class SyntheticDocuments:
 def params(target: Any) -> dict[str, Any]:
     """The environment's suite parameters (``params:`` in prodval.yaml)."""
     return dict(target.params)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sweep_synthetic_leftovers(request: pytest.FixtureRequest) -> None:
+    """Before the first check: erase synthetic documents that killed runs left behind.
+
+    Erasing our own synthetic data is allowed on protected environments too. Every way of
+    not sweeping (no list route, no operator credentials, a failing target) is reported, not
+    raised: the checks judge the target, the sweep only tidies up.
+    """
+    try:
+        target = request.getfixturevalue("target")
+    except pytest.UsageError:
+        return  # no target environment chosen: the checks say so themselves
+    run_s = float(target.timeouts.run_s)
+    try:
+        after_s = sweep_after_s(target.params, run_s)
+    except ValueError as exc:
+        sweep = Sweep(after_s=run_s, problem=str(exc))
+    else:
+        try:
+            client = request.getfixturevalue("api_as")("operator")
+        except LookupError as exc:
+            sweep = Sweep(after_s=after_s, problem=f"{exc} (the sweep erases as operator)")
+        else:
+            cutoff = _LOADED_AT - dt.timedelta(seconds=min(after_s, _MAX_SWEEP_AGE_S))
+            sweep = sweep_synthetic(client, cutoff, after_s)
+    if sweep.problem:
+        sweep.problem = target.redactor().redact(sweep.problem)
+    request.config.stash.setdefault(_SWEEPS, []).append(sweep)
+    workeroutput = getattr(request.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports
+        workeroutput[_WORKER_OUTPUT_KEY] = sweep.to_json()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: keep each worker's sweep for the summary."""
+    data = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT_KEY)
+    if data is not None:
+        node.config.stash.setdefault(_SWEEPS, []).append(Sweep.from_json(data))
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    sweeps = config.stash.get(_SWEEPS, [])
+    if sweeps:
+        for line in Sweep.merged(sweeps).lines():
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

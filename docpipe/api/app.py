@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..settings import ComponentSettings
 from ..storage import FileStorage
-from . import admin, documents, health, upload
+from . import admin, documents, health
 from .context import AppContext
 from .db import Database
 from .errors import exception_handlers
@@ -29,7 +29,7 @@ def _routes() -> list[BaseRoute]:
         Route("/ready", health.ready, methods=["GET"]),
         Route("/version", health.version, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
-        Route("/documents", upload.upload_document, methods=["POST"]),
+        Route("/documents", documents.collection, methods=["GET", "POST"]),
         Route("/documents/{document_id}", documents.document, methods=["GET", "DELETE"]),
         Route("/documents/{document_id}/result", documents.get_result, methods=["GET"]),
         Route("/documents/{document_id}/content", documents.get_content, methods=["GET"]),

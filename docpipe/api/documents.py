@@ -1,14 +1,17 @@
-"""Document endpoints: read, result, original content, and erasure; plus the row-to-JSON
+"""Document endpoints: list, read, result, original content, and erasure; plus the row-to-JSON
 helpers the subject export shares. Upload lives in ``upload``.
 
 Reads by id are tenant-scoped in SQL (``tenant_leak`` removes that), and every attempt is
-audited with its outcome (``no_audit`` removes that).
+audited with its outcome (``no_audit`` removes that). The list is always tenant-scoped and
+audited like a read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -20,8 +23,12 @@ from .auth import Principal, authenticate, has_credentials, remote_addr
 from .context import AppContext, app_context
 from .db import Conn
 from .errors import ApiError, not_found
+from .upload import upload_document
 
 __all__ = [
+    "DEFAULT_LIST_ROWS",
+    "MAX_LIST_ROWS",
+    "collection",
     "delete_document",
     "document",
     "document_columns",
@@ -30,7 +37,13 @@ __all__ = [
     "get_content",
     "get_document",
     "get_result",
+    "list_documents",
 ]
+
+DEFAULT_LIST_ROWS = 100
+MAX_LIST_ROWS = 1000
+# The same bound as an upload's subject_id: a longer prefix can match nothing.
+MAX_SUBJECT_PREFIX = 200
 
 _COLUMNS = (
     "id", "tenant_id", "subject_id", "filename", "content_type", "sha256", "size_bytes",
@@ -128,6 +141,7 @@ async def _audit_read(
     action: str,
     doc_id: uuid.UUID | None,
     outcome: str,
+    detail: Mapping[str, Any] | None = None,
 ) -> None:
     if "no_audit" in ctx.faults:
         return
@@ -141,6 +155,92 @@ async def _audit_read(
         resource_type="document",
         resource_id=str(doc_id) if doc_id is not None else None,
         remote_addr=remote_addr(request),
+        detail=detail,
+    )
+
+
+def _bad(detail: str) -> ApiError:
+    return ApiError(400, "bad_request", detail=detail)
+
+
+def _subject_prefix(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if len(raw) > MAX_SUBJECT_PREFIX or not raw.isprintable():
+        raise _bad(f"subject_prefix: expected 1-{MAX_SUBJECT_PREFIX} printable characters")
+    return raw
+
+
+def _created_before(raw: str | None) -> dt.datetime | None:
+    """An ISO 8601 time; without an offset it is UTC. ``Z`` is accepted on every Python."""
+    if not raw:
+        return None
+    text = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
+    try:
+        moment = dt.datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.timezone.utc)
+        return moment.astimezone(dt.timezone.utc)  # OverflowError at the ends of time
+    except (ValueError, OverflowError):
+        raise _bad("created_before: expected an ISO 8601 time, e.g. 2024-05-01T12:00:00Z") from None
+
+
+def _list_limit(raw: str | None) -> int:
+    try:
+        limit = int(raw) if raw else DEFAULT_LIST_ROWS
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIST_ROWS:
+        raise _bad(f"limit: expected 1-{MAX_LIST_ROWS}")
+    return limit
+
+
+async def list_documents(request: Request) -> Response:
+    """The tenant's documents, oldest first: ``subject_prefix``, ``created_before``, ``limit``.
+
+    Metadata only (id, subject, state, creation time), enough to find and erase documents,
+    e.g. a validation run's synthetic ones left behind by an interrupted run.
+    """
+    ctx = app_context(request)
+    query = request.query_params
+    async with ctx.db.connection() as conn:
+        # Authenticate first: an anonymous caller learns nothing, not even about parameters.
+        principal = await authenticate(request, conn, ctx.settings, "viewer")
+        prefix = _subject_prefix(query.get("subject_prefix"))
+        before = _created_before(query.get("created_before"))
+        limit = _list_limit(query.get("limit"))
+        rows = await conn.fetch(
+            """
+            select id, subject_id, state, created_at from documents
+            where tenant_id = $1 and ($2::text is null or starts_with(subject_id, $2))
+              and ($3::timestamptz is null or created_at < $3)
+            order by created_at, id
+            limit $4
+            """,
+            principal.tenant_id,
+            prefix,
+            before,
+            limit,
+        )
+        detail = {
+            "documents": len(rows),
+            "subject_prefix": prefix,
+            "created_before": before.isoformat() if before else None,
+            "limit": limit,
+        }
+        await _audit_read(request, conn, ctx, principal, "document.list", None, "success", detail)
+    return JSONResponse(
+        {
+            "documents": [
+                {
+                    "id": str(row["id"]),
+                    "subject_id": row["subject_id"],
+                    "state": row["state"],
+                    "created_at": row["created_at"].isoformat(),
+                }
+                for row in rows
+            ]
+        }
     )
 
 
@@ -229,3 +329,10 @@ async def document(request: Request) -> Response:
     if request.method == "DELETE":
         return await delete_document(request)
     return await get_document(request)
+
+
+async def collection(request: Request) -> Response:
+    """``/documents``: POST uploads, GET lists; one route, so a 405 lists both in ``Allow``."""
+    if request.method == "POST":
+        return await upload_document(request)
+    return await list_documents(request)
