@@ -8,6 +8,7 @@ environment. :meth:`ProdvalConfig.environment` then hands out one fully resolved
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import re
@@ -64,6 +65,9 @@ MSG_BAD_INTERPOLATION = (
     "invalid interpolation {text!r}; write ${{NAME}} or ${{NAME:-default}}, or $$ for a literal $"
 )
 MSG_MORE_PROBLEMS = " (and {count} more problem{s})"
+MSG_TOO_DEEP = "invalid YAML: nested too deeply"
+MSG_RECURSIVE_ALIAS = "recursive alias *{anchor} (it points into the node that holds it)"
+MSG_CANNOT_BUILD = "cannot read {value} as {kind}"
 
 EXPECT_VERSION = f"{SUPPORTED_VERSION} (this prodval reads config version {SUPPORTED_VERSION})"
 EXPECT_ENV_NAMES = "environment names made of letters, digits, '_', '.' and '-'"
@@ -392,6 +396,14 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Prodval
     ``environ`` (default: ``os.environ``) is read now, once, for ``${VAR}`` interpolation.
     """
     path = Path(path)
+    try:
+        return _load_config(path, environ)
+    except RecursionError:
+        # Hundreds of nested levels exhaust the stack in the YAML composer or in a later walk.
+        raise ConfigError(f"{path}: " + MSG_TOO_DEEP) from None
+
+
+def _load_config(path: Path, environ: Mapping[str, str] | None) -> ProdvalConfig:
     raw = _read_yaml(path)
     file_model = _validate(_ConfigFile, raw, _Locator(path, {(): ()}))
     assert file_model is not None  # None only when there are placeholders
@@ -439,7 +451,52 @@ _YAML_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _Loader(yaml.SafeLoader):
-    """A SafeLoader that rejects duplicate keys instead of silently keeping the last one."""
+    """A SafeLoader that rejects duplicate keys instead of silently keeping the last one.
+
+    It also turns what SafeLoader lets escape as a plain exception or a crash later (values
+    Python cannot build, aliases to their own ancestor) into YAML errors with a position.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open_anchors: set[str] = set()  # anchors of the nodes being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.NodeEvent = self.peek_event()  # type: ignore[no-untyped-call]
+        anchor = event.anchor
+        if isinstance(event, yaml.AliasEvent):
+            # A cycle: valid YAML, but every walk over the data would recurse forever.
+            if anchor in self._open_anchors:
+                raise yaml.composer.ComposerError(
+                    problem=MSG_RECURSIVE_ALIAS.format(anchor=anchor),
+                    # A pure-Python loader: never libyaml's Mark.
+                    problem_mark=typing.cast("yaml.Mark | None", event.start_mark),
+                )
+            return super().compose_node(parent, index)
+        if anchor is None:
+            return super().compose_node(parent, index)
+        self._open_anchors.add(anchor)  # YAML anchors are unique within a document
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open_anchors.discard(anchor)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:
+            # SafeLoader's constructors fail with whatever Python raises: `2020-13-45`
+            # (ValueError), `!!bool maybe` (KeyError), `!!float ''` (IndexError), `0b_`, an
+            # integer of 5000 digits... All of them are a bad value at a known position.
+            shown = _show(node.value) if isinstance(node, yaml.ScalarNode) else "the value"
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            detail = f" ({exc})" if isinstance(exc, ValueError) else ""
+            raise yaml.constructor.ConstructorError(
+                problem=MSG_CANNOT_BUILD.format(value=shown, kind=kind) + detail,
+                problem_mark=node.start_mark,
+            ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -613,13 +670,29 @@ def _interpolate_block(
 def _reparse_scalar(text: str) -> Any:
     """``text`` read as a plain YAML scalar, if it is a null, bool or number; else ``text``."""
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=_Loader)  # _Loader: `${T:-0b_}` stays text, no crash
     except yaml.YAMLError:
         return text
     return value if value is None or isinstance(value, (bool, int, float)) else text
 
 
-_SECRET_PARAM = re.compile(r"secret|password|passwd|token|api_?key|private", re.IGNORECASE)
+_SECRET_PARAM = re.compile(
+    r"secret|password|passwd|token|api[_-]?key|private|authorization|cookie|credential",
+    re.IGNORECASE,
+)
+
+
+def _secret_values(value: object, secret: bool = False) -> Iterator[str]:
+    """Strings under a secret-sounding key, anywhere below ``value``."""
+    if isinstance(value, str):
+        if secret:
+            yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _secret_values(item, secret or bool(_SECRET_PARAM.search(str(key))))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _secret_values(item, secret)
 
 
 def _collect_secrets(env: _EnvironmentBlock, from_environ: set[str]) -> frozenset[str]:
@@ -630,12 +703,14 @@ def _collect_secrets(env: _EnvironmentBlock, from_environ: set[str]) -> frozense
             for value in (credential.api_key, credential.bearer_token, credential.password)
             if value is not None
         )
-    # params is free-form: treat values under secret-sounding keys as secrets too.
-    secrets.update(
-        value
-        for key, value in env.params.items()
-        if isinstance(value, str) and _SECRET_PARAM.search(key)
-    )
+        if credential.username is not None and credential.password is not None:
+            # What goes over the wire (and into a printed request) for Basic auth.
+            basic = f"{credential.username}:{credential.password}".encode()
+            secrets.add(base64.b64encode(basic).decode())
+    # params is free-form: values under secret-sounding keys, at any depth, are secrets too;
+    # so are api.headers values under such names (Authorization, X-API-Key, ...).
+    secrets.update(_secret_values(env.params))
+    secrets.update(_secret_values(env.api.headers))
     for url in (env.api.base_url, env.database.dsn if env.database else None):
         password = _url_password(url) if url else None
         if password:

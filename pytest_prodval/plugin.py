@@ -160,13 +160,13 @@ async def db(target: TargetEnv) -> AsyncIterator[asyncpg.Pool]:
         pytest.skip(
             NO_DATABASE.format(env=target.name, path=f"environments.{target.name}.database")
         )
-    from .target import create_pool
+    from .target import close_pool, create_pool
 
     pool = await create_pool(target)
     try:
         yield pool
     finally:
-        await pool.close()
+        await close_pool(pool, target)
 
 
 @pytest.fixture

@@ -16,12 +16,14 @@ from .baseline.assertions import Baseline
 from .baseline.keys import test_key
 from .baseline.store import BaselineError, BaselineFile, Provenance, atomic_write_text, write_merged
 from .baseline.verdict import Entry, Status, Verdict
+from .budget import TimeBudget
 from .config import TargetEnv
 from .redaction import Redactor
 from .report.terminal import write_table
 from .run import Observations, unused_entries
 from .settings import Settings
 from .target import fetch_target_version, suite_commit
+from .unreachable import TargetUnreachable, explain, user_traceback
 
 __all__ = ["WORKER_OUTPUT_KEY", "ProdvalSession"]
 
@@ -60,6 +62,8 @@ class ProdvalSession:
         self.target_version: str | None = None
         self.written: BaselineWrite | None = None
         self.unused: list[str] = []
+        self.budget = TimeBudget(env, config.pluginmanager.hasplugin("timeout"))
+        config.pluginmanager.register(self.budget, "prodval-budget")
         if settings.record and env.protected and settings.confirm_record != env.name:
             raise pytest.UsageError(PROTECTED_RECORD.format(env=env.name))
         try:
@@ -120,20 +124,44 @@ class ProdvalSession:
     # --- redaction of everything a report carries -----------------------------------------
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item) -> Any:
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        one_line = None
+        if call.excinfo is not None:
+            call.excinfo, one_line = self._clearer(item, call.excinfo)
         report = yield
+        if one_line is not None and report.failed:
+            report.longrepr = one_line
         if _TEST_KEY in item.stash and report.when == "call":
             self._mark_passed(item, report)
         if self.redactor:
-            _redact_report(report, self.redactor)
+            _redact_report(report, self.redactor, self.config)
         return report
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self) -> Any:
         report = yield
         if self.redactor:
-            _redact_report(report, self.redactor)
+            _redact_report(report, self.redactor, self.config)
         return report
+
+    def _clearer(
+        self, item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]
+    ) -> tuple[pytest.ExceptionInfo[BaseException], str | None]:
+        """A target that did not answer, or a check out of time: one line, the user's frames.
+
+        Replaced before the report is made, so the terminal, JUnit and Allure all show it.
+        When no frame is the user's (a failure inside prodval's own fixtures), the report
+        gets just the line (returned second).
+        """
+        exc = excinfo.value
+        line = explain(exc, self.env)
+        clearer: Exception | None = TargetUnreachable(line) if line is not None else None
+        clearer = clearer or self.budget.timed_out(item, exc)
+        if clearer is None:
+            return excinfo, None
+        tb = user_traceback(excinfo.tb)
+        replaced = pytest.ExceptionInfo.from_exception(clearer.with_traceback(tb or excinfo.tb))
+        return replaced, None if tb is not None else replaced.exconly()
 
     def _mark_passed(self, item: pytest.Item, report: pytest.TestReport) -> None:
         if report.passed:
@@ -262,20 +290,24 @@ class ProdvalSession:
 _TEST_KEY = pytest.StashKey[str]()
 
 
-def _redact_report(report: pytest.TestReport | pytest.CollectReport, redactor: Redactor) -> None:
-    if isinstance(report.longrepr, tuple):  # a skip: (path, lineno, reason)
-        path, lineno, reason = report.longrepr
-        report.longrepr = (path, lineno, redactor.redact(reason))
-    elif report.longrepr is not None:
-        text = str(report.longrepr)
-        redacted = redactor.redact(text)
-        if redacted != text:
-            report.longrepr = redacted
-    report.sections = [(title, redactor.redact(body)) for title, body in report.sections]
+def _redact_report(
+    report: pytest.TestReport | pytest.CollectReport, redactor: Redactor, config: pytest.Config
+) -> None:
+    """Secrets out of everything a report carries, keeping the failure's structure.
+
+    The report goes through pytest's own serialization (what xdist sends between processes),
+    is redacted as plain data and read back, so that the crash line still feeds JUnit's
+    message and the short summary.
+    """
+    data = config.hook.pytest_report_to_serializable(config=config, report=report)
+    redacted = redactor.redact_obj(data)
+    if redacted == data:
+        return
+    rebuilt = config.hook.pytest_report_from_serializable(config=config, data=redacted)
+    report.longrepr = rebuilt.longrepr
+    report.sections = rebuilt.sections
     if isinstance(report, pytest.TestReport):
-        report.user_properties = [
-            (name, redactor.redact_obj(value)) for name, value in report.user_properties
-        ]
+        report.user_properties = rebuilt.user_properties
 
 
 def _utcnow() -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import ssl
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from .unreachable import TargetUnreachable, database_error
 
 if TYPE_CHECKING:
     import asyncpg
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "async_client",
     "client_options",
+    "close_pool",
     "create_pool",
     "fetch_target_version",
     "suite_commit",
@@ -76,24 +81,52 @@ def async_client(env: TargetEnv, role: str | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(**client_options(env, role))
 
 
+class _NoTraceback(logging.Filter):
+    """asyncpg logs a full traceback each time it fails to refill the pool; one line will do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 async def create_pool(env: TargetEnv) -> asyncpg.Pool:
     """A pool whose sessions are read-only on protected environments, with timeouts set."""
     import asyncpg
+
+    pool_log = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(f, _NoTraceback) for f in pool_log.filters):
+        pool_log.addFilter(_NoTraceback())
 
     assert env.database is not None
     settings = {"statement_timeout": str(env.database.statement_timeout_ms)}
     if env.protected:
         # Enforced by the server for every transaction on these connections.
         settings["default_transaction_read_only"] = "on"
-    pool: asyncpg.Pool = await asyncpg.create_pool(
-        env.database.dsn,
-        min_size=env.database.pool_min,
-        max_size=env.database.pool_max,
-        timeout=env.database.timeout,
-        command_timeout=env.database.timeout,
-        server_settings=settings,
-    )
+    try:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            env.database.dsn,
+            min_size=env.database.pool_min,
+            max_size=env.database.pool_max,
+            timeout=env.database.timeout,
+            command_timeout=env.database.timeout,
+            server_settings=settings,
+        )
+    except Exception as exc:
+        line = database_error(exc, env, connecting=True)
+        if line is None:
+            raise
+        raise TargetUnreachable(line) from None  # the line says it all; no asyncpg frames
     return pool
+
+
+async def close_pool(pool: asyncpg.Pool, env: TargetEnv) -> None:
+    """Close gracefully, or drop the connections: a stalled server must not hold up the run."""
+    assert env.database is not None
+    try:
+        await asyncio.wait_for(pool.close(), env.database.timeout)
+    except (TimeoutError, asyncio.TimeoutError):
+        pool.terminate()
 
 
 def fetch_target_version(env: TargetEnv) -> str | None:

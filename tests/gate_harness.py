@@ -163,12 +163,14 @@ def gate_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def gate_args(project: Project, *args: str, rollback: str | None = None) -> list[str]:
+def gate_args(
+    project: Project, *args: str, rollback: str | None = None, env: str = "fake"
+) -> list[str]:
     return [
         "bash",
         str(GATE),
         "--env",
-        "fake",
+        env,
         "--baseline",
         "baselines/fake.json",
         "--rollback",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -658,6 +659,7 @@ def test_it_collects_secrets_from_variables_credentials_and_urls(write: WriteCon
         "described by the environment",
         "tok-123456",
         "literal-password",
+        base64.b64encode(b"admin:literal-password").decode(),  # the Basic auth header's
         "url-pass",
         "db%40pass",
         "db@pass",

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from .test_secrets import CONFIG, scan
+from .test_secrets import EVERY_SECRET, SECRETS, scan, secret_config
 
-# Same variables and config as test_secrets.py, other values: each test proves its own.
-SECRETS = {
-    "PRODVAL_TEST_API_KEY": "rep-K3y-Viewer-1001",
-    "PRODVAL_TEST_TOKEN": "rep-T0ken-Admin-1002",
-    "PRODVAL_TEST_DB_PASSWORD": "rep-Pw-Database-1003",
-    "PRODVAL_TEST_HOST_SUFFIX": "rep-H0st-Secret-1004",
-}
+# The same secret fields as test_secrets.py, other values: each test proves its own.
+REPORT_SECRETS = {name: f"rep-{value}" for name, value in SECRETS.items()}
 
 # Every way a check's text reaches Allure: assertion messages and tracebacks (allure-pytest
 # formats its own from the exception), locals, captured stdout and logs, fixture errors, steps,
 # the check's own attachments, parameters, skip reasons, baseline comparisons.
-CHECKS = """
+CHECKS = (
+    EVERY_SECRET
+    + """
 import logging
 
 import allure
@@ -29,18 +26,18 @@ def broken_fixture(target):
     raise RuntimeError(f"cannot reach {target.database.dsn}")
 
 
-def test_passes_with_a_secret_in_a_comparison_a_step_and_an_attachment(baseline, target):
-    key = target.credentials["viewer"].api_key
-    with allure.step(f"call with {key}"):
-        baseline.exact("echo", {"key": key, "n": 1})
-    allure.attach(f"headers: X-API-Key: {key}", name=f"request {key}")
-    allure.dynamic.parameter("credential", key)
-    print("sent", key)
-    logging.getLogger("check").warning("sent %s", key)
+def test_passes_with_secrets_in_a_comparison_a_step_and_an_attachment(baseline, target):
+    secrets = " ".join(every_secret(target))
+    with allure.step(f"call with {secrets}"):
+        baseline.exact("echo", {"secrets": secrets, "n": 1})
+    allure.attach(f"headers: X-API-Key: {secrets}", name=f"request {secrets}")
+    allure.dynamic.parameter("credential", secrets)
+    print("sent", secrets)
+    logging.getLogger("check").warning("sent %s", secrets)
 
 
 def test_fails_with_secrets_in_its_message(target):
-    values = [target.credentials["admin"].bearer_token, target.database.dsn, target.api.base_url]
+    values = every_secret(target)
     print("captured:", values)
     assert values == [], f"leaked {values}"
 
@@ -60,14 +57,13 @@ def test_calls_the_unreachable_api(api):
 def test_skips_naming_a_secret(target):
     pytest.skip(f"not with {target.credentials['admin'].bearer_token}")
 """
+)
 
 
 def test_no_secret_reaches_allure_junit_or_any_file_under_reports(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    pytester.makefile(".yaml", prodval=CONFIG)
+    pytester.makefile(".yaml", prodval=secret_config(monkeypatch, REPORT_SECRETS))
     pytester.makepyfile(test_leaky=CHECKS)
     pytester.runpytest("--target-env=local", "--record-baseline", "-k", "passes")
     result = pytester.runpytest(
@@ -86,4 +82,4 @@ def test_no_secret_reaches_allure_junit_or_any_file_under_reports(
     assert any(name.endswith("-attachment.txt") for name in written)
     texts = "".join(p.read_text(errors="replace") for p in results.iterdir())
     assert "***" in texts and "cannot reach postgresql://app:***@" in texts
-    assert scan(pytester.path, output, SECRETS.values()) == []
+    assert scan(pytester.path, output, REPORT_SECRETS.values()) == []

@@ -127,6 +127,8 @@ class Baseline:
         __tracebackhide__ = True
         if not isinstance(name, str) or not name:
             raise TypeError("baseline comparison name must be a non-empty string")
+        # The name becomes part of the entry's key in the baseline file and of every report.
+        name = self.redactor.redact(name) if self.redactor else name
         if name in self._names:
             raise ValueError(
                 f"baseline comparison {name!r} is made twice in {self.nodeid}; "

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from pytest_prodval.unreachable import connection_error
+
 pytestmark = [pytest.mark.infrastructure]
 
 ROUNDS = 3
@@ -115,10 +117,9 @@ def network(target: Any) -> Timings:
                     timings.tls_version = tls.version()
                     timings.cert = tls.getpeercert() or {}
     except (OSError, concurrent.futures.TimeoutError) as exc:
-        timings.error = (
-            f"{phase} to {endpoint.host}:{endpoint.port} failed: "
-            f"{type(exc).__name__}: {exc or 'timed out'}"
-        )
+        scheme = "https" if endpoint.https else "http"
+        who = f"api ({scheme}://{endpoint.host}:{endpoint.port})"
+        timings.error = f"{connection_error(exc, who, timeout)} (in the {phase} phase)"
     return timings
 
 

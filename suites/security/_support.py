@@ -9,6 +9,7 @@ attacker sends, independent of what any JWT library would refuse to produce.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -18,11 +19,13 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from pytest_prodval.unreachable import TargetUnreachable, connection_error
 
 __all__ = [
     "FORGERIES",
@@ -208,6 +211,27 @@ class RawResponse:
     body: str
 
 
+@contextlib.contextmanager
+def reaching(base_url: str, timeout: float) -> Iterator[None]:
+    """Around a check's own socket work: a target that does not answer, as one clear line.
+
+    Only what says the target cannot be reached (DNS, refused, timed out, an untrusted
+    certificate) is turned into ``TargetUnreachable``; a TLS refusal stays an
+    ``ssl.SSLError`` for the check to judge.
+    """
+    try:
+        yield
+    except (
+        TimeoutError,
+        socket.gaierror,
+        ConnectionRefusedError,
+        ssl.SSLCertVerificationError,
+    ) as exc:
+        scheme, host, port = endpoint(base_url)
+        who = f"api ({scheme}://{host}:{port})"
+        raise TargetUnreachable(connection_error(exc, who, timeout)) from None
+
+
 def raw_exchange(
     base_url: str, request: bytes, *, timeout: float, ca_file: str | None, verify: bool
 ) -> RawResponse:
@@ -217,14 +241,17 @@ def raw_exchange(
     reading stops at ``RAW_LIMIT_BYTES`` and at ``timeout`` per socket operation.
     """
     scheme, host, port = endpoint(base_url)
-    with socket.create_connection((host, port), timeout=timeout) as plain:
+    with reaching(base_url, timeout):
+        plain = socket.create_connection((host, port), timeout=timeout)
+    with plain:
         sock: socket.socket = plain
         if scheme == "https":
             context = tls_context(ca_file)
             if not verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-            sock = context.wrap_socket(plain, server_hostname=host)
+            with reaching(base_url, timeout):
+                sock = context.wrap_socket(plain, server_hostname=host)
         try:
             sock.sendall(request)
             data = b""

@@ -68,7 +68,7 @@ def test_every_kind_of_answer_carries_the_security_headers(
         "PUT /health (405)": anonymous.put("/health"),
     }
     problems = [
-        (name, problem)
+        (f"{name} answered {response.status_code}", problem)
         for name, response in answers.items()
         for problem in _policy_problems(response)
     ]

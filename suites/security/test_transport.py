@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ._support import endpoint, tls_context
+from ._support import endpoint, reaching, tls_context
 
 pytestmark = [pytest.mark.security]
 
@@ -42,6 +42,7 @@ def _handshake(
 ) -> tuple[str | None, dict[str, Any]]:
     """(negotiated version, verified peer certificate) of one TLS handshake."""
     with (
+        reaching(f"https://{host}:{port}", timeout),
         socket.create_connection((host, port), timeout=timeout) as plain,
         context.wrap_socket(plain, server_hostname=host) as tls,
     ):
@@ -142,8 +143,12 @@ def test_hsts_is_sent_over_https(target: Any, anonymous: httpx.Client) -> None:
     _https(target)
     if not target.tls.hsts:
         pytest.skip("tls.hsts is false for this environment")
-    value = anonymous.get("/health").headers.get("strict-transport-security")
-    assert value, "GET /health over HTTPS has no Strict-Transport-Security header"
+    response = anonymous.get("/health")
+    value = response.headers.get("strict-transport-security")
+    assert value, (
+        f"GET /health over HTTPS (answered {response.status_code}) has no "
+        "Strict-Transport-Security header"
+    )
     directives = {
         part.strip().split("=", 1)[0].lower(): part.strip().partition("=")[2]
         for part in value.split(";")
