@@ -1,6 +1,7 @@
 """False alarms and detections of the performance gate, measured on the local platform.
 
-    python benchmarks/gate_accuracy.py [--pairs 20] [--duration 12] [--home /tmp/gate-accuracy]
+    python benchmarks/gate_accuracy.py [--pairs 20] [--duration 25] [--keep DIR]
+    python benchmarks/gate_accuracy.py --from-runs DIR    # judge kept runs again, no load
 
 Brings docpipe up on free loopback ports, then repeats ``--pairs`` times: two Locust runs on
 the clean deployment (A, A'), one with ``slow_api=0.25`` and one with ``slow_api=0.5``. The
@@ -102,6 +103,13 @@ def _distribution(
 
 WINDOWED: dict[str, object] = {"tolerance": TOLERANCE, "alpha": ALPHA}
 RULES: dict[str, Callable[[Side, Side], bool]] = {
+    # The performance suite's rule (suites/performance/test_load.py).
+    "prodval: TCP ctl, ratio, interval": lambda b, t: _distribution(
+        b, t, control=CONTROL, mode="ratio", decision="interval", **WINDOWED
+    ),
+    "prodval: TCP ctl, ratio, estimate": lambda b, t: _distribution(
+        b, t, control=CONTROL, mode="ratio", decision="estimate", **WINDOWED
+    ),
     "prodval: static control, ratio": lambda b, t: _distribution(
         b, t, control=CONTROL_HTTP, mode="ratio", decision="interval", **WINDOWED
     ),
@@ -171,7 +179,13 @@ def main() -> None:
     parser.add_argument("--max-rps", type=float, default=60.0)
     parser.add_argument("--home", type=Path, default=Path("/tmp/gate-accuracy"))
     parser.add_argument("--keep", type=Path, help="directory to keep the raw runs in")
+    parser.add_argument(
+        "--from-runs", type=Path, help="judge the runs kept in this directory; no new load"
+    )
     args = parser.parse_args()
+    if args.from_runs:
+        rejudge(args.from_runs, warmup_s=2.0)
+        return
     print(f"load average before: {os.getloadavg()}")
     home, work = args.home / "docpipe", args.keep or args.home / "runs"
     work.mkdir(parents=True, exist_ok=True)
@@ -198,9 +212,12 @@ def main() -> None:
         results: dict[str, dict[str, dict[str, int]]] = {}
         load_seconds: list[float] = []
 
+        medians: dict[str, list[float]] = {}
+
         def run(label: str) -> LoadSamples:
             done = driver.run(LOCUSTFILE, label=label, documents=documents, read_role="viewer")
             load_seconds.append(profile.spawn_s + profile.duration_s)
+            medians[label] = run_medians(done.samples, profile.warmup_s)
             return done.samples
 
         for i in range(args.pairs):
@@ -210,26 +227,81 @@ def main() -> None:
             docpipe(home, "deploy", "--release", "1", "--fault", "slow_api=0.5")
             b50 = run(f"{i}-b50")
             docpipe(home, "deploy", "--release", "1")
-            for kind, route in ROUTES.items():
-                for case, (base, target) in {
-                    "A/A": (a, a2),
-                    "A/B +25%": (a2, b25),
-                    "A/B +50%": (a2, b50),
-                }.items():
-                    left = side(base, route, profile.warmup_s)
-                    right = side(target, route, profile.warmup_s)
-                    for rule, judge in RULES.items():
-                        cell = results.setdefault(rule, {}).setdefault(f"{kind} {case}", {})
-                        cell["failed"] = cell.get("failed", 0) + int(judge(left, right))
-                        cell["n"] = cell.get("n", 0) + 1
+            judge_pair(results, a, a2, b25, b50, profile.warmup_s)
             print_table(results, i + 1, float(np.mean(load_seconds)))
             print(
                 f"pair {i + 1}/{args.pairs} done; load average {os.getloadavg()[0]:.2f}", flush=True
             )
         (work / "results.json").write_text(json.dumps(results, indent=2))
+        print_runs(medians)
     finally:
         docpipe(home, "down")
     print(f"load average after: {os.getloadavg()}")
+
+
+def judge_pair(
+    results: dict[str, dict[str, dict[str, int]]],
+    a: LoadSamples,
+    a2: LoadSamples,
+    b25: LoadSamples,
+    b50: LoadSamples,
+    warmup_s: float,
+) -> None:
+    """Judge one pair's comparisons (A/A, A/B +25%, A/B +50%) by every rule, for both routes."""
+    for kind, route in ROUTES.items():
+        for case, (base, target) in {
+            "A/A": (a, a2),
+            "A/B +25%": (a2, b25),
+            "A/B +50%": (a2, b50),
+        }.items():
+            left, right = side(base, route, warmup_s), side(target, route, warmup_s)
+            for rule, judge in RULES.items():
+                cell = results.setdefault(rule, {}).setdefault(f"{kind} {case}", {})
+                cell["failed"] = cell.get("failed", 0) + int(judge(left, right))
+                cell["n"] = cell.get("n", 0) + 1
+
+
+def rejudge(runs: Path, warmup_s: float) -> None:
+    """The table again from kept runs (``--keep``), without new load: to try other rules."""
+    results: dict[str, dict[str, dict[str, int]]] = {}
+    medians: dict[str, list[float]] = {}
+    pairs = 0
+    while (runs / f"{pairs}-b50-samples.jsonl").exists():
+        loaded = {}
+        for label in ("a", "a2", "b25", "b50"):
+            samples = LoadSamples.read(runs / f"{pairs}-{label}-samples.jsonl")
+            medians[f"{pairs}-{label}"] = run_medians(samples, warmup_s)
+            loaded[label] = samples
+        judge_pair(results, *loaded.values(), warmup_s)
+        pairs += 1
+    print_table(results, pairs, float("nan"))
+    print_runs(medians)
+
+
+def run_medians(samples: LoadSamples, warmup_s: float) -> list[float]:
+    return [
+        float(np.median(samples.endpoints[name].after(warmup_s).latencies()))
+        for name in (*ROUTES.values(), CONTROL_HTTP, CONTROL)
+    ]
+
+
+def print_runs(medians: dict[str, list[float]]) -> None:
+    """Each run's medians: how much the machine itself moved between runs."""
+    print("\nmedian latency per run, ms (the machine's drift shows in the controls)")
+    print(f"{'run':8}{'fast':>10}{'slower':>10}{'static':>10}{'tcp':>10}")
+    for label, values in medians.items():
+        print(f"{label:8}" + "".join(f"{v:>10.2f}" for v in values))
+    for fault in ("b25", "b50"):
+        effects = [
+            values[1] / medians[label.replace(fault, "a2")][1] - 1
+            for label, values in medians.items()
+            if label.endswith(f"-{fault}")
+        ]
+        if effects:
+            print(
+                f"slower route, {fault} vs a2 of the same pair: median change "
+                f"{np.median(effects):+.0%} (from {min(effects):+.0%} to {max(effects):+.0%})"
+            )
 
 
 def print_table(results: dict[str, dict[str, dict[str, int]]], pairs: int, seconds: float) -> None:

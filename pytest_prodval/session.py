@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import signal
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,7 @@ class ProdvalSession:
         return [self.redactor.redact(line) for line in lines]
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        _interrupt_on_sigterm()
         if not self.is_worker:
             self.target_version = fetch_target_version(self.env)
 
@@ -308,6 +311,20 @@ def _redact_report(
     report.sections = rebuilt.sections
     if isinstance(report, pytest.TestReport):
         report.user_properties = rebuilt.user_properties
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a cancelled CI job, a stopped container) ends the run like Ctrl-C does.
+
+    Python's default for SIGTERM is to die on the spot, skipping teardown, so synthetic data
+    made by the running check would stay on the target. As KeyboardInterrupt, pytest runs the
+    teardowns (which erase it) and writes its reports. Only where nobody else handles it.
+    """
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _utcnow() -> str:

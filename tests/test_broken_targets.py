@@ -27,6 +27,7 @@ from .fake_servers import http_server, silent_listener, stalling_postgres
 from .suite_runner import ROOT, run_suites
 
 API_TIMEOUT_S = 0.25
+API = r"api \(https://127\.0\.0\.1:\d+\)"
 RUN_S = 60
 SUITES = ("suites", "-m", "not performance")
 
@@ -105,14 +106,19 @@ def answering(status: int) -> Callable[[str, str], tuple[int, bytes]]:
 @pytest.mark.parametrize(
     ("scenario", "reason"),
     [
-        (
-            "hang",
-            rf"timeout after {API_TIMEOUT_S:g} s connecting to api \(https://127\.0\.0\.1:\d+\)",
+        pytest.param("hang", rf"timeout after {API_TIMEOUT_S:g} s connecting to {API}", id="hang"),
+        pytest.param("refused", rf"cannot connect to {API}: connection refused", id="refused"),
+        pytest.param(
+            "dns",
+            r"cannot connect to api \(https://prodval-broken\.invalid:8443\): cannot resolve",
+            id="dns",
         ),
-        ("refused", r"cannot connect to api \(https://127\.0\.0\.1:\d+\): connection refused"),
-        ("dns", r"cannot connect to api \(https://prodval-broken\.invalid:8443\): cannot resolve"),
-        ("tls", r"TLS certificate not trusted|certificate of 127\.0\.0\.1:\d+ does not verify"),
-        ("5xx", r"\b503\b"),
+        pytest.param(
+            "tls",
+            r"TLS certificate not trusted|certificate of 127\.0\.0\.1:\d+ does not verify",
+            id="tls",
+        ),
+        pytest.param("5xx", r"\b503\b", id="5xx"),
     ],
 )
 def test_a_broken_api_fails_every_affected_check_with_its_reason_within_the_budget(
@@ -183,8 +189,16 @@ DATABASE = r"database \(127\.0\.0\.1:\d+\)"
 @pytest.mark.parametrize(
     ("stall", "reason"),
     [
-        ("connecting", rf"timeout after {API_TIMEOUT_S:g} s connecting to {DATABASE}"),
-        ("after login", rf"timeout after {API_TIMEOUT_S:g} s waiting for {DATABASE} to answer"),
+        pytest.param(
+            "connecting",
+            rf"timeout after {API_TIMEOUT_S:g} s connecting to {DATABASE}",
+            id="connecting",
+        ),
+        pytest.param(
+            "after login",
+            rf"timeout after {API_TIMEOUT_S:g} s waiting for {DATABASE} to answer",
+            id="after-login",
+        ),
     ],
 )
 def test_a_stalled_database_fails_the_database_checks_with_its_reason_within_the_budget(

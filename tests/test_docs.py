@@ -40,3 +40,15 @@ def test_the_checks_page_is_generated_from_the_current_checks() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_test_the_reliability_matrix_names_exists() -> None:
+    """docs/reliability.md names its proofs as tests/<file>.py::<test>[id]; each must exist."""
+    text = (DOCS / "reliability.md").read_text()
+    named = re.findall(r"(tests/[\w/]+\.py)::(\w+)(?:\[([^\]]+)\])?", text)
+    assert len(named) >= 20
+    for path, test, param in named:
+        source = (DOCS.parent / path).read_text()
+        assert re.search(rf"^(async )?def {test}\(", source, re.M), f"{path}::{test}"
+        if param:
+            assert f'"{param}"' in source or f"'{param}'" in source, f"{path}::{test}[{param}]"

@@ -269,7 +269,13 @@ def test_any_bytes_load_or_fail_with_one_line(scratch: Path, data: bytes) -> Non
     check_config(path)
 
 
-# Files no fuzzer finds by chance: each one used to end in a traceback.
+# Ten levels of ten aliases: 10**10 values once expanded; it used to hang the loader.
+BILLION_LAUGHS = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)
+)
+
+
+# Files no fuzzer finds by chance: each one used to end in a traceback (or a hang).
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -286,6 +292,7 @@ def test_any_bytes_load_or_fail_with_one_line(scratch: Path, data: bytes) -> Non
         ("x: &a {y: 1, <<: *a}\n", "line 1, column 18: invalid YAML: recursive alias *a"),
         ("x: " + "[" * 700 + "]" * 700 + "\n", "invalid YAML: nested too deeply"),
         ("x: " + "{a: " * 700 + "}" * 700 + "\n", "invalid YAML: nested too deeply"),
+        (BILLION_LAUGHS, "more than 100000 values once aliases are expanded"),
     ],
     ids=[
         "impossible-date",
@@ -301,6 +308,7 @@ def test_any_bytes_load_or_fail_with_one_line(scratch: Path, data: bytes) -> Non
         "recursive-merge-key",
         "deep-lists",
         "deep-mappings",
+        "billion-laughs",
     ],
 )
 def test_a_yaml_value_python_cannot_build_is_a_one_line_error(
@@ -311,6 +319,13 @@ def test_a_yaml_value_python_cannot_build_is_a_one_line_error(
     with pytest.raises(ConfigError) as raised:
         load_config(path, {})
     assert expected in assert_one_line(raised.value, path)
+
+
+def test_an_infinite_number_of_seconds_is_refused(scratch: Path) -> None:
+    doc = {"environments": {"local": {"api": {"base_url": "http://x"}, "timeouts": {}}}}
+    doc["environments"]["local"]["timeouts"]["run_s"] = float("inf")
+    [message] = check_config(write_yaml(scratch / "prodval.yaml", doc), {})
+    assert "environments.local.timeouts.run_s: expected a number of seconds > 0" in message
 
 
 @pytest.mark.parametrize(
@@ -798,7 +813,13 @@ def baseline_with_value(value: str) -> bytes:
     return VALID_BASELINE.replace("424242", value).encode("utf-8", "surrogateescape")
 
 
-# Files no fuzzer finds by chance: each one used to end in a traceback.
+# Ten levels of ten aliases: 10**10 values once expanded; it used to hang the loader.
+BILLION_LAUGHS = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)
+)
+
+
+# Files no fuzzer finds by chance: each one used to end in a traceback (or a hang).
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

@@ -1,7 +1,8 @@
 """Secret values never reach the terminal, JUnit, the summary, the baseline or a gate record.
 
-Every field prodval.yaml treats as secret (pytest_prodval/config.py, ``_collect_secrets``) holds
-its own value, from an environment variable or written literally, in runs that pass and fail.
+Every field prodval.yaml treats as secret (``_collect_secrets`` in
+pytest_prodval/config/environment.py) holds its own value, from an environment variable or
+written literally, in runs that pass and fail.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import pytest
 
 from .gate_harness import FakeTarget, Project, gate_args, run_gate
 
-# One value per secret field (config.py's _collect_secrets). PRODVAL_TEST_* are environment
-# variables CONFIG reads with ${...}; LITERAL_* are written into the file as they are here.
+# One value per secret field (config/environment.py's _collect_secrets). PRODVAL_TEST_* are
+# environment variables CONFIG reads with ${...}; LITERAL_* are written into the file as they
+# are here.
 SECRETS = {
     # credentials, from variables
     "PRODVAL_TEST_API_KEY": "k3y-Viewer-0001",  # viewer.api_key

@@ -281,12 +281,16 @@ def test_a_real_check_that_fails_midway_leaves_no_synthetic_document(clean: Plat
     assert "prodval: no synthetic documents older than 900 s to sweep" in result.stdout
 
 
-def test_an_interrupted_run_erases_what_the_running_check_uploaded(clean: Platform) -> None:
-    process, signal_file, output = clean.start_holding_run("interrupted")
+@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_erases_what_the_running_check_uploaded(
+    clean: Platform, interrupt: signal.Signals
+) -> None:
+    # SIGTERM is what a cancelled CI job or a stopped container sends.
+    process, signal_file, output = clean.start_holding_run(f"interrupted-{interrupt.name}")
     try:
         uploaded = clean.uploaded(process, signal_file, output)
         assert clean.existing(uploaded) == uploaded
-        process.send_signal(signal.SIGINT)
+        process.send_signal(interrupt)
         process.wait(timeout=WAIT_S)
     finally:
         stop(process)

@@ -45,6 +45,7 @@ CATEGORIES = (
         "The target, its database or a dependency did not answer: connection refused or "
         "reset, DNS, TLS or timeouts. Look at the platform before reading other failures.",
         message=_any_of(
+            "TargetUnreachable",
             "ConnectError",
             "ConnectTimeout",
             "ReadTimeout",

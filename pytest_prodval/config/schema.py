@@ -1,0 +1,273 @@
+"""The pydantic models of ``prodval.yaml`` and their validators; errors say what was expected.
+
+Field types carry an ``_Expect`` wording ("a number of seconds > 0") that ``errors`` shows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ..redaction import Redactor
+from .messages import (
+    EXPECT_ABSOLUTE_PATH,
+    EXPECT_DSN,
+    EXPECT_ENV_NAMES,
+    EXPECT_HTTP_URL,
+    EXPECT_ONE_CREDENTIAL,
+    EXPECT_VERSION,
+    SUPPORTED_VERSION,
+    _hide_url_password,
+)
+
+
+class _Expect(str):
+    """Annotated metadata: how to say what a field accepts, e.g. "a number of seconds > 0"."""
+
+
+def _expected(text: str) -> PydanticCustomError:
+    """An error rendered as "expected <text>, got <value>"."""
+    return PydanticCustomError("prodval_expected", text)
+
+
+def _problem(text: str) -> PydanticCustomError:
+    """An error rendered verbatim (for problems where echoing the value would not help)."""
+    return PydanticCustomError("prodval_problem", text)
+
+
+# Finite: an infinite timeout or budget is a hang waiting to happen.
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False), _Expect("a number of seconds > 0")]
+Milliseconds = Annotated[
+    float, Field(gt=0, allow_inf_nan=False), _Expect("a number of milliseconds > 0")
+]
+Percent = Annotated[float, Field(ge=0, le=100), _Expect("a percentage between 0 and 100")]
+Ratio = Annotated[float, Field(ge=0, le=1), _Expect("a ratio between 0 and 1")]
+RequestRate = Annotated[float, Field(gt=0), _Expect("a number of requests per second > 0")]
+NonEmptyStr = Annotated[str, Field(min_length=1), _Expect("a non-empty string")]
+
+_ENV_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_MODEL_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Model(BaseModel):
+    model_config = _MODEL_CONFIG
+
+
+class ApiConfig(_Model):
+    base_url: str
+    timeout: Seconds = 5.0
+    verify_tls: bool = True
+    version_path: str | None = None
+    version_field: NonEmptyStr = "version"
+    api_key_header: NonEmptyStr = "X-API-Key"
+    headers: dict[str, str] = Field(default_factory=dict)
+    # CA bundle to verify the server with; a relative path is relative to the config file.
+    ca_file: NonEmptyStr | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            _ = parts.port  # raises ValueError on a malformed port
+        except ValueError:
+            valid = False
+        if not valid:
+            raise _expected(EXPECT_HTTP_URL)
+        return value
+
+    @field_validator("version_path")
+    @classmethod
+    def _check_version_path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise _expected(EXPECT_ABSOLUTE_PATH)
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, _hide_url_password(value) if name == "base_url" else value
+
+
+class DatabaseConfig(_Model):
+    dsn: str
+    timeout: Seconds = 5.0
+    pool_min: Annotated[int, Field(ge=0), _Expect("an integer >= 0")] = 1
+    pool_max: Annotated[int, Field(ge=1), _Expect("an integer >= 1")] = 4
+    statement_timeout_ms: Annotated[int, Field(gt=0), _Expect("an integer > 0")] = 5000
+
+    @field_validator("dsn")
+    @classmethod
+    def _check_dsn(cls, value: str) -> str:
+        try:
+            valid = urlsplit(value).scheme in ("postgresql", "postgres")
+        except ValueError:
+            valid = False
+        if not valid:
+            raise _expected(EXPECT_DSN)
+        return value
+
+    @field_validator("pool_max")
+    @classmethod
+    def _check_pool_max(cls, value: int, info: ValidationInfo) -> int:
+        pool_min = info.data.get("pool_min")  # absent when pool_min itself was invalid
+        if pool_min is not None and value < pool_min:
+            raise _expected(f"an integer >= pool_min ({pool_min})")
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, _hide_url_password(value) if name == "dsn" else value
+
+
+CredentialKind = Literal["api_key", "bearer_token", "basic"]
+
+
+class Credential(_Model):
+    """How one role authenticates: an API key, a bearer token, or username + password."""
+
+    api_key: NonEmptyStr | None = Field(default=None, repr=False)
+    bearer_token: NonEmptyStr | None = Field(default=None, repr=False)
+    username: NonEmptyStr | None = None
+    password: NonEmptyStr | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _check_exactly_one_kind(self) -> Credential:
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if given not in (["api_key"], ["bearer_token"], ["username", "password"]):
+            got = ("keys " + ", ".join(given)) if given else "no credential keys"
+            raise _problem(EXPECT_ONE_CREDENTIAL.format(got=got))
+        return self
+
+    @property
+    def kind(self) -> CredentialKind:
+        if self.api_key is not None:
+            return "api_key"
+        if self.bearer_token is not None:
+            return "bearer_token"
+        return "basic"
+
+
+class SloConfig(_Model):
+    api_p95_ms: Milliseconds = 200.0
+    db_p95_ms: Milliseconds = 100.0
+    worker_seconds: Seconds = 30.0
+    external_ms: Milliseconds = 2000.0
+    error_ratio: Ratio = 0.01
+    min_rps: Annotated[float, Field(ge=0), _Expect("a number of requests per second >= 0")] = 0.0
+    cpu_percent: Percent = 70.0
+    memory_percent: Percent = 80.0
+    disk_percent: Percent = 85.0
+
+
+class LoadProfile(_Model):
+    users: Annotated[int, Field(ge=1), _Expect("an integer >= 1")] = 10
+    spawn_rate: Annotated[float, Field(gt=0), _Expect("a number of users per second > 0")] = 5.0
+    duration_s: Seconds = 30.0
+    max_rps: RequestRate | None = None
+    # Seconds between synthetic uploads (one uploading user); 0 turns uploads off.
+    upload_every_s: Annotated[float, Field(ge=0), _Expect("a number of seconds >= 0")] = 5.0
+    # Samples from the first seconds (connections, caches warming) are not judged.
+    warmup_s: Annotated[float, Field(ge=0), _Expect("a number of seconds >= 0")] = 3.0
+    # Share of failed requests (after 50) at which the load stops early.
+    stop_error_ratio: Ratio = 0.1
+    # A static endpoint on the target's hosts that the release does not serve: the control
+    # the latency comparison is calibrated with (TCP connect time without it).
+    control_url: Annotated[
+        str | None, Field(pattern=r"^https?://\S+$"), _Expect("an http:// or https:// URL")
+    ] = None
+
+
+class TlsExpectations(_Model):
+    required: bool = False
+    min_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
+    hsts: bool = False
+    cert_min_days: Annotated[int, Field(ge=0), _Expect("a number of days >= 0")] = 14
+
+
+class Timeouts(_Model):
+    check_s: Seconds = 60.0
+    run_s: Seconds = 900.0
+
+
+class _EnvironmentBlock(_Model):
+    """One entry under ``environments:``, after ``defaults`` are merged in."""
+
+    protected: bool = False
+    description: str = ""
+    api: ApiConfig
+    database: DatabaseConfig | None = None
+    credentials: dict[str, Credential] = Field(default_factory=dict)
+    # Validated even when absent, so that it can default to the first role.
+    default_role: str | None = Field(default=None, validate_default=True)
+    slo: SloConfig = Field(default_factory=SloConfig)
+    load: LoadProfile = Field(default_factory=LoadProfile)
+    tls: TlsExpectations = Field(default_factory=TlsExpectations)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    # Free-form settings for the suites (expected release, worker count, ...): the suites
+    # validate what they read; prodval only requires a mapping with string keys.
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("default_role")
+    @classmethod
+    def _check_default_role(cls, value: str | None, info: ValidationInfo) -> str | None:
+        credentials = info.data.get("credentials")  # absent when credentials were invalid
+        if credentials is None:
+            return value
+        if value is None:
+            return next(iter(credentials), None)
+        if value not in credentials:
+            roles = ", ".join(credentials) or "(no credentials are configured)"
+            raise _expected(f"one of the roles under credentials: {roles}")
+        return value
+
+
+class TargetEnv(_EnvironmentBlock):
+    """A fully resolved environment: what the plugin tests against."""
+
+    name: str
+    # Every secret value in this environment (see docs/configuration.md, "Secrets").
+    secrets: frozenset[str] = Field(default_factory=frozenset, repr=False)
+
+    def redactor(self) -> Redactor:
+        return Redactor(self.secrets)
+
+
+class _ConfigFile(_Model):
+    version: Annotated[int, _Expect(EXPECT_VERSION)] = SUPPORTED_VERSION
+    # Both are checked per environment, after merging, by _EnvironmentBlock.
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    environments: Annotated[
+        dict[str, dict[str, Any]], Field(min_length=1), _Expect("a non-empty mapping")
+    ]
+
+    @field_validator("version")
+    @classmethod
+    def _check_version(cls, value: int) -> int:
+        if value != SUPPORTED_VERSION:
+            raise _expected(EXPECT_VERSION)
+        return value
+
+    @field_validator("environments")
+    @classmethod
+    def _check_names(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name in value:
+            if not _ENV_NAME.fullmatch(name):
+                raise PydanticCustomError(
+                    "prodval_problem",
+                    f"expected {EXPECT_ENV_NAMES}, got {{name}}",
+                    {"name": repr(name)},
+                )
+        return value
