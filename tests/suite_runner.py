@@ -1,4 +1,5 @@
-"""Run the validation suites as an operator would: pytest in a subprocess, against a config."""
+"""Run the validation suites as an operator would: pytest in a subprocess, against a config;
+and redeploy the docpipe they run against."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from docpipe.control import run_docpipe
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def deploy(home: Path, *faults: str) -> None:
+    """``docpipe deploy --release 1`` with these fault switches (none: a clean deployment)."""
+    args = ["deploy", "--release", "1"]
+    for fault in faults:
+        args += ["--fault", fault]
+    result = run_docpipe(home, *args)
+    assert result.returncode == 0, result.stderr
 
 
 def run_suites(

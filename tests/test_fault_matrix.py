@@ -22,7 +22,7 @@ import pytest
 from docpipe.control import run_docpipe
 from docpipe.faults import FAULTS
 
-from .suite_runner import ROOT, run_suites
+from .suite_runner import ROOT, deploy, run_suites
 
 pytestmark = pytest.mark.xdist_group("fault-matrix")  # one deployment, batches in order
 
@@ -140,11 +140,7 @@ class Platform:
         self.home, self.config, self.reports = home, config, reports
 
     def deploy(self, *faults: str) -> None:
-        args = ["deploy", "--release", "1"]
-        for fault in faults:
-            args += ["--fault", fault]
-        result = run_docpipe(self.home, *args)
-        assert result.returncode == 0, result.stderr
+        deploy(self.home, *faults)
 
     def wait_until_workers_ran(self, seconds: float) -> None:
         """Wait for the fact that every worker has been up for ``seconds`` (bounded)."""

@@ -18,7 +18,7 @@ import yaml
 from docpipe.control import run_docpipe
 from pytest_prodval.load.samples import CONTROL
 
-from .suite_runner import run_suites
+from .suite_runner import deploy, run_suites
 
 # One deployment, steps in order; and latency is judged, so nothing else may run meanwhile.
 pytestmark = [pytest.mark.xdist_group("performance-suite"), pytest.mark.alone]
@@ -45,11 +45,7 @@ class Platform:
         self.baseline = work / "baseline.json"
 
     def deploy(self, *faults: str) -> None:
-        args = ["deploy", "--release", "1"]
-        for fault in faults:
-            args += ["--fault", fault]
-        result = run_docpipe(self.home, *args)
-        assert result.returncode == 0, result.stderr
+        deploy(self.home, *faults)
 
     def suite(self, label: str, *extra: str) -> tuple[int, str, dict[str, object]]:
         summary = self.work / label / "summary.json"

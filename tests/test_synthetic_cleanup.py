@@ -41,7 +41,7 @@ from suites._support import (
     sweep_synthetic,
 )
 
-from .suite_runner import ROOT, run_suites
+from .suite_runner import ROOT, deploy, run_suites
 
 pytestmark = pytest.mark.xdist_group("synthetic-cleanup")  # one deployment for the module
 
@@ -103,11 +103,7 @@ class Platform:
         return data
 
     def deploy(self, *faults: str) -> None:
-        args = ["deploy", "--release", "1"]
-        for fault in faults:
-            args += ["--fault", fault]
-        result = run_docpipe(self.home, *args)
-        assert result.returncode == 0, result.stderr
+        deploy(self.home, *faults)
 
     # --- the database, as its owner --------------------------------------------------------
 
