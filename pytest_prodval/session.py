@@ -64,6 +64,7 @@ class ProdvalSession:
         self.target_version: str | None = None
         self.written: BaselineWrite | None = None
         self.unused: list[str] = []
+        self.sigterm_handler: Any = None  # what SIGTERM did before this run, to restore
         self.budget = TimeBudget(env, config.pluginmanager.hasplugin("timeout"))
         config.pluginmanager.register(self.budget, "prodval-budget")
         if settings.record and env.protected and settings.confirm_record != env.name:
@@ -103,7 +104,7 @@ class ProdvalSession:
         return [self.redactor.redact(line) for line in lines]
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        _interrupt_on_sigterm()
+        self.sigterm_handler = _interrupt_on_sigterm()
         if not self.is_worker:
             self.target_version = fetch_target_version(self.env)
 
@@ -265,6 +266,10 @@ class ProdvalSession:
             summary["target"]["database"] = self.redactor.redact_url(summary["target"]["database"])
         atomic_write_text(self.settings.summary_path, json.dumps(summary, indent=2) + "\n")
 
+    def pytest_unconfigure(self) -> None:
+        if self.sigterm_handler is not None:
+            signal.signal(signal.SIGTERM, self.sigterm_handler)
+
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.is_worker:
             return
@@ -313,18 +318,20 @@ def _redact_report(
         report.user_properties = rebuilt.user_properties
 
 
-def _interrupt_on_sigterm() -> None:
+def _interrupt_on_sigterm() -> Any:
     """SIGTERM (a cancelled CI job, a stopped container) ends the run like Ctrl-C does.
 
     Python's default for SIGTERM is to die on the spot, skipping teardown, so synthetic data
     made by the running check would stay on the target. As KeyboardInterrupt, pytest runs the
-    teardowns (which erase it) and writes its reports. Only where nobody else handles it.
+    teardowns (which erase it) and writes its reports. Only where nobody else handles it;
+    returns the handler it replaced (None if it replaced none), for the end of the run.
     """
     if (
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     ):
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        return signal.signal(signal.SIGTERM, signal.default_int_handler)
+    return None
 
 
 def _utcnow() -> str:

@@ -126,13 +126,10 @@ def database_error(exc: BaseException, env: TargetEnv, *, connecting: bool) -> s
         return None
     parts = urlsplit(env.database.dsn)
     who = f"database ({parts.hostname or 'local socket'}:{parts.port or 5432})"
-    wait = _seconds(env.database.timeout)
-    if isinstance(exc, _TIMEOUTS):
-        if connecting:
-            return f"timeout after {wait} connecting to {who}"
-        return f"timeout after {wait} waiting for {who} to answer a query"
-    if _os_reason(exc) is not None:
-        return connection_error(exc, who)
+    if isinstance(exc, _TIMEOUTS) and not connecting:
+        return f"timeout after {_seconds(env.database.timeout)} waiting for {who} to answer a query"
+    if isinstance(exc, _TIMEOUTS) or _os_reason(exc) is not None:
+        return connection_error(exc, who, env.database.timeout)
     name = type(exc).__name__
     if name in ("ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError"):
         return f"{who} dropped the connection: {exc}"

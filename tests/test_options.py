@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from .conftest import INI
@@ -163,3 +165,18 @@ def test_recording_on_a_protected_environment_needs_confirmation(
         "--target-env=production", "--record-baseline", "--prodval-confirm-record=production"
     )
     confirmed.assert_outcomes(passed=1)
+
+
+def test_sigterm_interrupts_the_run_and_is_given_back_afterwards(
+    project: pytest.Pytester,
+) -> None:
+    # A cancelled CI job sends SIGTERM: during the run it must interrupt like Ctrl-C, so that
+    # teardowns erase synthetic data; after the run the process's own handler is back.
+    project.makepyfile(
+        "import signal\n"
+        "def test_it(target):\n"
+        "    assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler\n"
+    )
+    before = signal.getsignal(signal.SIGTERM)
+    project.runpytest("--target-env=local").assert_outcomes(passed=1)
+    assert signal.getsignal(signal.SIGTERM) == before
