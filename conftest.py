@@ -16,14 +16,35 @@ from pathlib import Path
 
 import pytest
 
-from docpipe.control import run_docpipe
+try:
+    from docpipe.control import run_docpipe
+except ImportError as exc:  # uninstalled, the src-layout docpipe/ folder is an empty namespace
+    _DOCPIPE_MISSING: str | None = (
+        f"the embedded local target needs the docpipe distribution ({exc}): "
+        "pip install -e ./docpipe (scripts/validate-local and scripts/test install it)"
+    )
+else:
+    _DOCPIPE_MISSING = None
 
 EMBEDDED_ENV = "local"
+# The entry-point name, and the module name when loaded with -p pytest_prodval.plugin.
+_PLUGIN_NAMES = ("prodval", "pytest_prodval.plugin")
 _STARTED = pytest.StashKey[Path]()
+# This project's prodval_* ini keys: with -p no:prodval, --strict-config must still know them.
+_PRODVAL_INI = ("prodval_suites", "prodval_severities", "prodval_gate_verify")
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if not any(pluginmanager.has_plugin(name) for name in _PLUGIN_NAMES):
+        for name in _PRODVAL_INI:
+            parser.addini(name, "read by pytest-prodval (disabled in this run)", type="linelist")
 
 
 def _wants_embedded(config: pytest.Config) -> bool:
     if hasattr(config, "workerinput"):  # xdist workers use what the controller started
+        return False
+    # With -p no:prodval the plugin's option and ini key do not exist (getini would raise).
+    if not any(config.pluginmanager.has_plugin(name) for name in _PLUGIN_NAMES):
         return False
     target = config.getoption("prodval_target_env", None) or config.getini("prodval_target_env")
     return target == EMBEDDED_ENV and not os.environ.get("PRODVAL_NO_EMBEDDED_TARGET")
@@ -34,6 +55,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not _wants_embedded(config):
         return
+    if _DOCPIPE_MISSING is not None:
+        raise pytest.UsageError(_DOCPIPE_MISSING)
     home = Path(config.rootpath) / ".docpipe"
     if run_docpipe(home, "status").returncode == 0:
         return

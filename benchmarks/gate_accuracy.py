@@ -30,18 +30,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_prodval.baseline.distribution import DistributionComparator  # noqa: E402
-from pytest_prodval.baseline.ranks import p_value  # noqa: E402
-from pytest_prodval.baseline.verdict import Status  # noqa: E402
+from pytest_prodval import CONTROL, LoadSamples, Status, window_medians  # noqa: E402
+
+# A benchmark of the judge itself: it drives the comparator and the driver directly, below
+# the public API (which suites use) and without pytest.
+from pytest_prodval.baseline.kinds.distribution import DistributionComparator  # noqa: E402
+from pytest_prodval.baseline.stats.ranks import p_value  # noqa: E402
 from pytest_prodval.config import load_config  # noqa: E402
 from pytest_prodval.load.driver import LoadDriver  # noqa: E402
-from pytest_prodval.load.profile import effective_profile  # noqa: E402
-from pytest_prodval.load.samples import (  # noqa: E402
-    CONTROL,
-    CONTROL_HTTP,
-    LoadSamples,
-    window_medians,
-)
+from pytest_prodval.load.samples import CONTROL_HTTP  # noqa: E402
+from pytest_prodval.safety.load_caps import effective_profile  # noqa: E402
 from pytest_prodval.target import sync_client  # noqa: E402
 
 LOCUSTFILE = ROOT / "suites" / "performance" / "locustfile.py"

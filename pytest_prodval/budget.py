@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from .config import TargetEnv
+from .errors import CheckTimedOut
 
 __all__ = ["CheckTimedOut", "TimeBudget"]
 
@@ -32,10 +33,6 @@ _NOT_RUN = pytest.StashKey[float]()
 MIN_START_S = 1.0
 # The end of pytest-timeout's failure message (its PYTEST_FAILURE_MESSAGE).
 _PYTEST_TIMEOUT = "from pytest-timeout."
-
-
-class CheckTimedOut(Exception):
-    """A check ran out of its time budget."""
 
 
 class TimeBudget:
@@ -78,6 +75,10 @@ class TimeBudget:
                 f"prodval.yaml) was used up after {elapsed:.0f} s",
                 pytrace=False,
             )
+
+    def not_run(self, item: pytest.Item) -> bool:
+        """The check was failed unrun: the run's budget was used up before it started."""
+        return _NOT_RUN in item.stash
 
     def timed_out(self, item: pytest.Item, exc: BaseException) -> CheckTimedOut | None:
         """The clearer exception for pytest-timeout's failure, None for any other."""

@@ -6,45 +6,42 @@ Nothing happens unless a target environment is chosen (``--target-env`` or the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+import importlib.util
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import pytest_asyncio
 
-from . import newhooks
+from . import hookspecs
+from .load.fixture import prodval_load  # noqa: F401  (a fixture: found in this namespace)
+from .options import RunOptions, add_options
 from .report import plugins as reports
-from .settings import Settings, add_options
+from .safety.guards import MARKERS  # the plugin's own; a project declares its suites
 
 # The rest is imported only when a target environment is chosen, so that having the
 # plugin installed costs other projects nothing at start-up.
 if TYPE_CHECKING:
-    import asyncpg
     import httpx
 
     from .baseline.assertions import Baseline
     from .config import TargetEnv
     from .session import ProdvalSession
 
-__all__ = ["api", "api_as", "async_api", "baseline", "db", "target"]
+__all__ = ["api", "api_as", "baseline", "target"]
 
-MARKERS = {
-    "infrastructure": "infrastructure suite: database, storage, network, resources",
-    "application": "application suite: health, readiness, versions, API contracts",
-    "pipeline": "pipeline suite: documents through the processing state machine",
-    "security": "security suite: authentication, authorization, headers, TLS",
-    "compliance": "compliance suite: audit, retention, GDPR/HIPAA rules",
-    "performance": "performance suite: latency and throughput under load",
-    "synthetic": "writes only synthetic data that the check removes itself; "
-    "runs on protected environments",
-    "destructive": "changes or harms the target; skipped on protected environments "
-    "unless --allow-destructive",
-}
+# async_api and db need the db extra: without pytest-asyncio, extras.py's stand-ins say so in
+# one line. pytest-asyncio is found, not imported, and extras.py is left for pytest to import
+# (after it marks the module for assertion rewriting).
+pytest_plugins = [
+    "pytest_prodval.async_fixtures"
+    if importlib.util.find_spec("pytest_asyncio") is not None
+    else "pytest_prodval.extras"
+]
+
 NO_TARGET = (
     "no target environment chosen: pass --target-env NAME "
     "(or set prodval_target_env in the ini file)"
 )
-NO_DATABASE = "environment {env!r} has no database configured (prodval.yaml: {path})"
 
 _SESSION = pytest.StashKey["ProdvalSession"]()
 
@@ -62,24 +59,25 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    pluginmanager.add_hookspecs(newhooks)
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
     config.addinivalue_line("markers", reports.SEVERITY_MARKER_HELP)
-    settings = Settings.from_config(config)
-    if settings.target_env is None:
+    options = RunOptions.from_config(config)
+    if options.target_env is None:
         return
-    from .config import ConfigError, load_config
+    from .config import load_config
+    from .errors import ConfigError
     from .session import ProdvalSession
 
     try:
-        env = load_config(settings.shown(settings.config_path)).environment(settings.target_env)
+        env = load_config(options.shown(options.config_path)).environment(options.target_env)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    session = ProdvalSession(config, settings, env)
+    session = ProdvalSession(config, options, env)
     config.stash[_SESSION] = session
     config.pluginmanager.register(session, "prodval-session")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
@@ -102,7 +100,8 @@ class XdistHooks:
             self.session.merge_worker(payload)
 
 
-def _session(config: pytest.Config) -> ProdvalSession:
+def active_session(config: pytest.Config) -> ProdvalSession:
+    """The run's session; a usage error when no target environment was chosen."""
     try:
         return config.stash[_SESSION]
     except KeyError:
@@ -115,7 +114,7 @@ def _session(config: pytest.Config) -> ProdvalSession:
 @pytest.fixture(scope="session")
 def target(pytestconfig: pytest.Config) -> TargetEnv:
     """The environment under validation, as resolved from prodval.yaml."""
-    return _session(pytestconfig).env
+    return active_session(pytestconfig).env
 
 
 @pytest.fixture(scope="session")
@@ -144,32 +143,7 @@ def api_as(target: TargetEnv) -> Iterator[Callable[[str], httpx.Client]]:
         client.close()
 
 
-@pytest_asyncio.fixture
-async def async_api(target: TargetEnv) -> AsyncIterator[httpx.AsyncClient]:
-    """Async httpx client for the target's API, authenticated as the default role."""
-    from .target import async_client
-
-    async with async_client(target) as client:
-        yield client
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def db(target: TargetEnv) -> AsyncIterator[asyncpg.Pool]:
-    """asyncpg pool to the target's database; read-only transactions on protected targets."""
-    if target.database is None:
-        pytest.skip(
-            NO_DATABASE.format(env=target.name, path=f"environments.{target.name}.database")
-        )
-    from .target import close_pool, create_pool
-
-    pool = await create_pool(target)
-    try:
-        yield pool
-    finally:
-        await close_pool(pool, target)
-
-
 @pytest.fixture
 def baseline(request: pytest.FixtureRequest) -> Baseline:
     """Baseline-diff assertions bound to the requesting test."""
-    return _session(request.config).baseline_for(request.node)
+    return active_session(request.config).baseline_for(request.node)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import ssl
@@ -10,12 +9,12 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from .safety.database import session_settings
 from .unreachable import TargetUnreachable, database_error
 
 if TYPE_CHECKING:
     import asyncpg
+    import httpx
 
     from .config import TargetEnv
 
@@ -34,6 +33,10 @@ GIT_TIMEOUT_S = 5.0
 
 def client_options(env: TargetEnv, role: str | None = None) -> dict[str, Any]:
     """httpx client keyword arguments: base URL, timeouts, TLS verification, auth headers."""
+    # httpx (with click and rich, when installed) is imported at the first client, not at
+    # start-up: the active plugin may cost at most +0.1 s over an inactive one.
+    import httpx
+
     headers = dict(env.api.headers)
     headers.update(auth_headers(env, role))
     return {
@@ -74,10 +77,14 @@ def auth_headers(env: TargetEnv, role: str | None) -> dict[str, str]:
 
 
 def sync_client(env: TargetEnv, role: str | None = None) -> httpx.Client:
+    import httpx
+
     return httpx.Client(**client_options(env, role))
 
 
 def async_client(env: TargetEnv, role: str | None = None) -> httpx.AsyncClient:
+    import httpx
+
     return httpx.AsyncClient(**client_options(env, role))
 
 
@@ -99,10 +106,6 @@ async def create_pool(env: TargetEnv) -> asyncpg.Pool:
         pool_log.addFilter(_NoTraceback())
 
     assert env.database is not None
-    settings = {"statement_timeout": str(env.database.statement_timeout_ms)}
-    if env.protected:
-        # Enforced by the server for every transaction on these connections.
-        settings["default_transaction_read_only"] = "on"
     try:
         pool: asyncpg.Pool = await asyncpg.create_pool(
             env.database.dsn,
@@ -110,7 +113,7 @@ async def create_pool(env: TargetEnv) -> asyncpg.Pool:
             max_size=env.database.pool_max,
             timeout=env.database.timeout,
             command_timeout=env.database.timeout,
-            server_settings=settings,
+            server_settings=session_settings(env),
         )
     except Exception as exc:
         line = database_error(exc, env, connecting=True)
@@ -122,6 +125,8 @@ async def create_pool(env: TargetEnv) -> asyncpg.Pool:
 
 async def close_pool(pool: asyncpg.Pool, env: TargetEnv) -> None:
     """Close gracefully, or drop the connections: a stalled server must not hold up the run."""
+    import asyncio
+
     assert env.database is not None
     try:
         await asyncio.wait_for(pool.close(), env.database.timeout)
@@ -133,12 +138,15 @@ def fetch_target_version(env: TargetEnv) -> str | None:
     """The release the target reports at ``api.version_path``, or None when it cannot say."""
     if env.api.version_path is None:
         return None
+    import httpx
+
     try:
         with sync_client(env) as client:
             response = client.get(env.api.version_path)
             response.raise_for_status()
             value = response.json().get(env.api.version_field)
-    except (httpx.HTTPError, ValueError, AttributeError, LookupError):
+    except (httpx.HTTPError, OSError, ValueError, AttributeError, LookupError):
+        # OSError: an unreadable api.ca_file; the checks report it, one line each.
         return None
     return None if value is None else str(value)
 

@@ -12,19 +12,21 @@ keeping only the frames of the user's own code.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
+import importlib.util
 import socket
 import ssl
+import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
+from .errors import TargetUnreachable
 
 if TYPE_CHECKING:
+    import httpx
+
     from .config import TargetEnv
 
 __all__ = [
@@ -35,18 +37,22 @@ __all__ = [
     "user_traceback",
 ]
 
-_TIMEOUTS = (TimeoutError, asyncio.TimeoutError, concurrent.futures.TimeoutError)
+if sys.version_info >= (3, 11):  # asyncio's and concurrent.futures' TimeoutError are this one
+    _TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError,)
+else:  # asyncio is imported only where it is needed to tell (start-up, +0.1 s budget)
+    import asyncio
+    import concurrent.futures
+
+    _TIMEOUTS = (TimeoutError, asyncio.TimeoutError, concurrent.futures.TimeoutError)
 # Installed packages (httpx, asyncpg, pytest), the standard library (ssl, socket, asyncio) and
 # prodval itself: frames there say how a failure travelled, not which check line caused it.
+# httpx is found, not imported: the active plugin's start-up must not pay for it (+0.1 s budget).
+_HTTPX = importlib.util.find_spec("httpx")
 _LIBRARY_DIRS = (
-    Path(httpx.__file__).parent.parent,
-    Path(asyncio.__file__).parent.parent,
+    *([Path(_HTTPX.origin).parent.parent] if _HTTPX is not None and _HTTPX.origin else []),
+    Path(ssl.__file__).parent,  # the standard library (asyncio among it)
     Path(__file__).parent,
 )
-
-
-class TargetUnreachable(Exception):
-    """The target (or a part of it) did not answer; the message says which and how."""
 
 
 def _seconds(value: float) -> str:
@@ -91,6 +97,8 @@ def connection_error(exc: BaseException, who: str, timeout_s: float | None = Non
     For checks that open their own sockets (raw requests, TLS handshakes): ``who`` names the
     part of the target, e.g. ``api (https://api.example.com:443)``.
     """
+    import httpx
+
     if isinstance(exc, (*_TIMEOUTS, httpx.TimeoutException)):
         after = f"after {_seconds(timeout_s)} " if timeout_s is not None else ""
         return f"timeout {after}connecting to {who}"
@@ -98,6 +106,8 @@ def connection_error(exc: BaseException, who: str, timeout_s: float | None = Non
 
 
 def _http(exc: httpx.TransportError, env: TargetEnv) -> str:
+    import httpx
+
     try:
         request: httpx.Request | None = exc.request
     except RuntimeError:  # raised outside a request
@@ -149,6 +159,8 @@ def explain(exc: BaseException, env: TargetEnv) -> str | None:
     """One line saying which part of ``env`` did not answer and how; None for other errors."""
     if isinstance(exc, TargetUnreachable):
         return str(exc)
+    import httpx
+
     if isinstance(exc, httpx.TransportError):
         return _http(exc, env)
     if _raised_in_asyncpg(exc):

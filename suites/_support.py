@@ -17,10 +17,12 @@ import datetime as dt
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
+
+from pytest_prodval import TargetEnv
 
 __all__ = [
     "SWEEP_BUDGET_S",
@@ -30,6 +32,7 @@ __all__ = [
     "Sweep",
     "erase",
     "get_json",
+    "query_timeout",
     "sweep_after_s",
     "sweep_synthetic",
     "wait_for_state",
@@ -38,8 +41,16 @@ __all__ = [
 SYNTHETIC_SUBJECT_PREFIX = "prodval-synthetic-"
 ERASE_ATTEMPTS = 3
 
+
+class Uploads(Protocol):
+    """What ``await_state`` needs of the ``synthetic`` fixture: the client that uploaded."""
+
+    @property
+    def uploader(self) -> httpx.Client: ...
+
+
 # The ``await_state`` fixture: (synthetic, document id, states) -> (document, seconds).
-AwaitState = Callable[[Any, str, set[str]], tuple[dict[str, Any], float]]
+AwaitState = Callable[[Uploads, str, set[str]], tuple[dict[str, Any], float]]
 
 POLL_S = 0.1
 # The sweep erases at most this many documents per run, and starts no erasure after this many
@@ -201,8 +212,8 @@ class Sweep:
         if self.truncated:
             lines.append(
                 "prodval: more synthetic leftovers may remain "
-                f"(at most {SWEEP_MAX_DOCUMENTS} per run, {SWEEP_BUDGET_S:g} s); "
-                "the next run goes on"
+                f"(at most {SWEEP_MAX_DOCUMENTS} per run, within half the first check's time "
+                "budget); the next run goes on"
             )
         return lines
 
@@ -218,14 +229,20 @@ def _parse_time(value: object) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def _list_leftovers(client: httpx.Client, query: dict[str, str]) -> httpx.Response | str:
-    """GET /documents, retried like ``erase``; the response, or why there is none."""
+def _list_leftovers(
+    client: httpx.Client, query: dict[str, str], deadline: float
+) -> httpx.Response | str:
+    """GET /documents, retried like ``erase`` until ``deadline`` (``time.monotonic()``); the
+    response, or why there is none."""
     problem = "GET /documents: no answer"
     for attempt in range(ERASE_ATTEMPTS):
         if attempt:
             time.sleep(POLL_S)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return f"{problem} within the sweep's budget"
         try:
-            response = client.get("/documents", params=query)
+            response = client.get("/documents", params=query, timeout=left)
         except httpx.HTTPError as exc:
             problem = f"GET /documents: {type(exc).__name__}: {exc}"[:300]
             continue
@@ -250,12 +267,13 @@ def sweep_synthetic(
     still cannot make the sweep erase anything that is not a synthetic leftover.
     """
     sweep = Sweep(after_s=after_s)
+    deadline = time.monotonic() + budget_s
     query = {
         "subject_prefix": SYNTHETIC_SUBJECT_PREFIX,
         "created_before": created_before.astimezone(dt.timezone.utc).isoformat(),
         "limit": str(max_documents),
     }
-    response = _list_leftovers(client, query)
+    response = _list_leftovers(client, query, deadline)
     if isinstance(response, str):
         sweep.problem = response
         return sweep
@@ -275,7 +293,6 @@ def sweep_synthetic(
             f"{response.text[:200]}"
         )
         return sweep
-    deadline = time.monotonic() + budget_s
     for document in documents[:max_documents]:
         if not isinstance(document, dict):
             continue
@@ -297,3 +314,10 @@ def sweep_synthetic(
             sweep.failed[document_id] = status
     sweep.truncated = sweep.truncated or len(documents) >= max_documents
     return sweep
+
+
+def query_timeout(target: TargetEnv) -> float:
+    """The database's query timeout; a check that has the ``db`` fixture has a database."""
+    if target.database is None:
+        pytest.skip(f"environment {target.name!r} has no database configured")
+    return target.database.timeout

@@ -22,10 +22,14 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_prodval import TargetEnv
+
 from ._support import (
+    SWEEP_BUDGET_S,
     SYNTHETIC_SUBJECT_PREFIX,
     AwaitState,
     Sweep,
+    Uploads,
     erase,
     sweep_after_s,
     sweep_synthetic,
@@ -81,7 +85,7 @@ class SyntheticDocuments:
 
 
 @pytest.fixture(scope="session")
-def params(target: Any) -> dict[str, Any]:
+def params(target: TargetEnv) -> dict[str, Any]:
     """The environment's suite parameters (``params:`` in prodval.yaml)."""
     return dict(target.params)
 
@@ -95,7 +99,7 @@ def sweep_synthetic_leftovers(request: pytest.FixtureRequest) -> None:
     raised: the checks judge the target, the sweep only tidies up.
     """
     try:
-        target = request.getfixturevalue("target")
+        target: TargetEnv = request.getfixturevalue("target")
     except pytest.UsageError:
         return  # no target environment chosen: the checks say so themselves
     run_s = float(target.timeouts.run_s)
@@ -105,12 +109,15 @@ def sweep_synthetic_leftovers(request: pytest.FixtureRequest) -> None:
         sweep = Sweep(after_s=run_s, problem=str(exc))
     else:
         try:
-            client = request.getfixturevalue("api_as")("operator")
+            api_as: Callable[[str], httpx.Client] = request.getfixturevalue("api_as")
+            client = api_as("operator")
         except LookupError as exc:
             sweep = Sweep(after_s=after_s, problem=f"{exc} (the sweep erases as operator)")
         else:
             cutoff = _LOADED_AT - dt.timedelta(seconds=min(after_s, _MAX_SWEEP_AGE_S))
-            sweep = sweep_synthetic(client, cutoff, after_s)
+            # The sweep runs in the first check's setup, so within that check's time budget.
+            budget_s = min(SWEEP_BUDGET_S, float(target.timeouts.check_s) / 2)
+            sweep = sweep_synthetic(client, cutoff, after_s, budget_s=budget_s)
     if sweep.problem:
         sweep.problem = target.redactor().redact(sweep.problem)
     request.config.stash.setdefault(_SWEEPS, []).append(sweep)
@@ -148,10 +155,12 @@ def synthetic(api_as: Callable[[str], httpx.Client]) -> Iterator[SyntheticDocume
 
 
 @pytest.fixture
-def await_state(target: Any) -> AwaitState:
+def await_state(target: TargetEnv) -> AwaitState:
     """``await_state(synthetic, id, states)``: poll until one of ``states``, within the SLO."""
 
-    def wait(synthetic: Any, document_id: str, states: set[str]) -> tuple[dict[str, Any], float]:
+    def wait(
+        synthetic: Uploads, document_id: str, states: set[str]
+    ) -> tuple[dict[str, Any], float]:
         return wait_for_state(
             synthetic.uploader, document_id, states, float(target.slo.worker_seconds)
         )

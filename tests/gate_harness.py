@@ -28,6 +28,7 @@ SECRET = "fake-secret-api-key-9876"
 GATE_TIMEOUT_S = 90
 
 CHECKS = """
+import signal
 import time
 from pathlib import Path
 
@@ -47,7 +48,9 @@ def test_the_release_behaves(target):
     if behaviour == "fail":
         key = target.credentials["viewer"].api_key
         pytest.fail(f"the release misbehaves (it answered with the key {key})")
-    if behaviour == "block":
+    if behaviour in ("block", "stubborn"):
+        if behaviour == "stubborn":  # ignores SIGINT: only SIGKILL ends it
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         (CONTROL / "started").touch()
         deadline = time.monotonic() + 60
         while not (CONTROL / "release").exists() and time.monotonic() < deadline:
@@ -76,6 +79,10 @@ INI = """
 filterwarnings = error
 asyncio_default_fixture_loop_scope = function
 addopts = -p no:cacheprovider -p no:hypothesispytest -p no:locust -p no:allure_pytest -p no:anyio
+prodval_gate_verify = -m application -k 'not expected_release'
+markers =
+    security: the project's security suite
+    application: the project's application suite
 """
 
 

@@ -267,3 +267,94 @@ def test_a_truncated_baseline_is_detected(recorded: pytest.Pytester) -> None:
     result = recorded.runpytest("--target-env=local")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: *local.json: not valid JSON*"])
+
+
+# --- limit: a configured threshold, judged without a baseline entry -----------------------
+
+LIMIT_CHECKS = """
+import json
+import pathlib
+
+
+def observed():
+    return json.loads(pathlib.Path("observed.json").read_text())
+
+
+def test_status(baseline):
+    baseline.exact("status code", observed()["status"])
+
+
+def test_slo(baseline):
+    baseline.limit(
+        "p95", observed()["p95"], at_most=200, unit="ms", source="slo.api_p95_ms in prodval.yaml"
+    )
+"""
+
+HOOK_CONFTEST = """
+import json
+import pathlib
+
+
+def pytest_prodval_comparison(item, verdict):
+    with pathlib.Path("hook.jsonl").open("a") as out:
+        out.write(json.dumps([item.nodeid, verdict.kind, verdict.status.value]) + "\\n")
+"""
+
+
+def test_a_limit_is_judged_when_recording_and_never_written_to_the_baseline(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(test_checks=LIMIT_CHECKS)
+    observe(project, p95=250.0)
+    result = project.runpytest("--target-env=local", "--record-baseline")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*p95 250 ms is above the limit 200 ms (slo.api_p95_ms*"])
+    assert set(baseline_file(project)["entries"]) == {"test_checks.py::test_status::status code"}
+
+
+def test_a_limit_needs_no_entry_and_leaves_no_entry_unused(project: pytest.Pytester) -> None:
+    project.makepyfile(test_checks=LIMIT_CHECKS)
+    observe(project)
+    project.runpytest("--target-env=local", "--record-baseline").assert_outcomes(passed=2)
+    result = project.runpytest("--target-env=local")
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    assert "no baseline entry" not in out
+    assert "baseline entries unused" not in out
+    result.stdout.fnmatch_lines(["*test_slo::p95*≤ 200 ms*120 ms*80 ms to spare*passed*"])
+
+
+def test_a_breached_limit_reaches_the_summary_junit_and_the_hook(project: pytest.Pytester) -> None:
+    project.makepyfile(test_checks=LIMIT_CHECKS)
+    project.makeconftest(HOOK_CONFTEST)
+    observe(project, p95=212.4)
+    result = project.runpytest("--target-env=local", "--junitxml=reports/junit.xml", "-ra")
+    result.assert_outcomes(passed=0, failed=2)  # no baseline yet: the exact check is missing
+    result.stdout.fnmatch_lines(
+        [
+            "*BaselineMismatch: p95 212.4 ms is above the limit 200 ms "
+            "(slo.api_p95_ms in prodval.yaml)",
+            "FAILED test_checks.py::test_slo*",
+        ]
+    )
+    summary = json.loads((project.path / "reports/prodval-summary.json").read_text())
+    slo = next(c for c in summary["comparisons"] if c["kind"] == "limit")
+    assert (slo["nodeid"], slo["status"]) == ("test_checks.py::test_slo", "failed")
+    assert slo["evidence"]["bound"] == 200
+    assert slo["evidence"]["source"] == "slo.api_p95_ms in prodval.yaml"
+    xml = (project.path / "reports/junit.xml").read_text()
+    assert 'name="prodval:test_checks.py::test_slo::p95"' in xml
+    hooked = [json.loads(line) for line in (project.path / "hook.jsonl").read_text().splitlines()]
+    assert ["test_checks.py::test_slo", "limit", "failed"] in hooked
+
+
+def test_a_limit_without_a_bound_fails_the_check_in_one_line(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        def test_slo(baseline):
+            baseline.limit("p95", 120.0)
+        """
+    )
+    result = project.runpytest("--target-env=local")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["E *TypeError: a limit needs a bound: below=*"])

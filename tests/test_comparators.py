@@ -11,12 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_prodval.baseline.comparators import COMPARATORS, comparator_for
-from pytest_prodval.baseline.display import SHORT, fmt_num, fmt_pct, fmt_ratio
-from pytest_prodval.baseline.distribution import DistributionComparator
-from pytest_prodval.baseline.exact import ExactComparator
-from pytest_prodval.baseline.number import NumberComparator
-from pytest_prodval.baseline.shape import ShapeComparator, merge_shapes, shape_of
+from pytest_prodval.baseline.kinds.display import SHORT, fmt_num, fmt_pct, fmt_ratio
+from pytest_prodval.baseline.kinds.distribution import DistributionComparator
+from pytest_prodval.baseline.kinds.exact import ExactComparator
+from pytest_prodval.baseline.kinds.limit import LimitJudge
+from pytest_prodval.baseline.kinds.number import NumberComparator
+from pytest_prodval.baseline.kinds.registry import COMPARATORS, JUDGES, comparator_for, judge_for
+from pytest_prodval.baseline.kinds.shape import ShapeComparator, merge_shapes, shape_of
 from pytest_prodval.baseline.verdict import Entry, Status, Verdict
 
 KEY = "test_api.py::test_health::latency of GET /health"
@@ -51,10 +52,14 @@ def test_every_kind_is_registered_under_its_own_name() -> None:
     assert set(COMPARATORS) == {"exact", "number", "shape", "distribution"}
     for kind in COMPARATORS:
         assert comparator_for(kind).kind == kind
+    # A limit is judged without a baseline entry, so it is not a comparator.
+    assert set(JUDGES) == {"limit"}
+    assert judge_for("limit") is JUDGES["limit"]
+    assert judge_for("number") is None
 
 
 def test_an_unknown_kind_is_refused_with_the_known_kinds_listed() -> None:
-    with pytest.raises(ValueError, match=r"'fuzzy'.*distribution, exact, number, shape"):
+    with pytest.raises(ValueError, match=r"'fuzzy'.*distribution, exact, limit, number, shape"):
         comparator_for("fuzzy")
 
 
@@ -569,3 +574,140 @@ def test_a_huge_target_sample_is_judged_on_a_bounded_number_of_pairs() -> None:
     assert verdict.status is Status.PASSED
     assert verdict.evidence["target"]["n"] == 200_000
     assert verdict.evidence["ci_low"] < 1 < verdict.evidence["ci_high"]
+
+
+# --- limit ------------------------------------------------------------------------------
+
+SLO_KEY = "suites/test_api.py::test_latency::p95"
+
+
+def limit(value: Any, **options: Any) -> Verdict:
+    verdict = LimitJudge().judge(SLO_KEY, value, **options)
+    assert verdict.status in (Status.PASSED, Status.FAILED)
+    for short in (verdict.baseline, verdict.target, verdict.change):
+        assert len(short) <= SHORT
+    json.dumps(verdict.to_json(), allow_nan=False)
+    return verdict
+
+
+def test_a_breached_limit_says_what_differs_first_then_where_the_limit_comes_from() -> None:
+    source = "slo.api_p95_ms in prodval.yaml"
+    verdict = limit(212.4, at_most=200, unit="ms", source=source)
+    assert verdict.status is Status.FAILED
+    lines = verdict.message.splitlines()
+    assert lines[0] == f"p95 212.4 ms is above the limit 200 ms ({source})"
+    assert f"check:  {SLO_KEY}" in verdict.message
+    assert (verdict.baseline, verdict.target, verdict.change) == (
+        "≤ 200 ms",
+        "212.4 ms",
+        "12.4 ms over",
+    )
+    assert verdict.rule == f"at most 200 ms ({source})"
+    evidence = verdict.evidence
+    assert evidence["value"] == 212.4
+    assert evidence["bound"] == 200
+    assert evidence["bound_kind"] == "at_most"
+    assert (evidence["unit"], evidence["source"]) == ("ms", source)
+    assert evidence["margin"] == pytest.approx(-12.4)
+
+
+def test_a_minimum_that_is_not_reached_is_below_the_limit() -> None:
+    verdict = limit(3, at_least=14, unit="days", source="tls.min_days")
+    assert verdict.message.splitlines()[0] == "p95 3 days is below the limit 14 days (tls.min_days)"
+    assert verdict.evidence["value"] == 3 and isinstance(verdict.evidence["value"], int)
+    assert verdict.change == "11 days under"
+
+
+@pytest.mark.parametrize(
+    ("value", "options", "status"),
+    [
+        (199.9, {"below": 200}, Status.PASSED),
+        (200, {"below": 200}, Status.FAILED),  # strict: at the limit is not below it
+        (200, {"at_most": 200}, Status.PASSED),
+        (200.001, {"at_most": 200}, Status.FAILED),
+        (0, {"above": 0}, Status.FAILED),
+        (0.001, {"above": 0}, Status.PASSED),
+        (14, {"at_least": 14}, Status.PASSED),
+        (13.99, {"at_least": 14}, Status.FAILED),
+        (5, {"above": 0, "below": 10}, Status.PASSED),
+        (10, {"above": 0, "below": 10}, Status.FAILED),
+        (-1, {"at_least": 0, "at_most": 1}, Status.FAILED),
+        (7, {"at_least": 7, "at_most": 7}, Status.PASSED),
+    ],
+)
+def test_each_bound_judges_its_edge_as_its_name_says(
+    value: float, options: dict[str, float], status: Status
+) -> None:
+    assert limit(value, **options).status is status
+
+
+def test_a_value_at_a_strict_limit_says_so() -> None:
+    verdict = limit(200, below=200, unit="ms")
+    assert verdict.message.splitlines()[0] == "p95 200 ms is at the limit, which it must be below"
+    assert verdict.change == "at the limit"
+
+
+def test_of_two_bounds_the_breached_one_is_reported() -> None:
+    verdict = limit(12, at_least=1, below=10)
+    assert verdict.evidence["bound_kind"] == "below"
+    assert verdict.evidence["bounds"] == {"at_least": 1, "below": 10}
+    assert verdict.rule == "at least 1 and below 10"
+    assert verdict.baseline == "≥ 1, < 10"
+
+
+def test_a_passing_limit_shows_the_room_to_spare() -> None:
+    verdict = limit(150, below=200, unit="ms")
+    assert verdict.status is Status.PASSED
+    assert verdict.change == "50 ms to spare"
+    assert verdict.message == f"{SLO_KEY}: 150 ms is below 200 ms (50 ms to spare)"
+
+
+def test_values_that_differ_never_read_the_same() -> None:
+    verdict = limit(0.1 + 0.2, at_most=0.3)
+    assert verdict.status is Status.FAILED
+    assert verdict.target != verdict.baseline.removeprefix("≤ ")
+    assert "0.30000000000000004 is above the limit 0.3" in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("value", "options", "error", "match"),
+    [
+        (1, {}, TypeError, "a limit needs a bound"),
+        (1, {"below": 2, "at_most": 2}, TypeError, "one upper bound; got below and at_most"),
+        (1, {"above": 0, "at_least": 0}, TypeError, "one lower bound; got above and at_least"),
+        (1, {"at_least": 5, "at_most": 4}, ValueError, "leave no value that passes"),
+        (1, {"above": 4, "below": 4}, ValueError, "leave no value that passes"),
+        (True, {"below": 2}, TypeError, "value must be a real number; got bool"),
+        (1, {"below": True}, TypeError, "below must be a real number; got bool"),
+        (math.nan, {"below": 2}, ValueError, "value must be finite"),
+        (1, {"at_most": math.inf}, ValueError, "at_most must be finite"),
+        ("1", {"below": 2}, TypeError, "value must be a real number; got str"),
+        (1, {"below": 2, "source": 3}, TypeError, "source must be a str"),
+        (1, {"below": 2, "unit": None}, TypeError, "unit must be a str"),
+        (1, {"belw": 2}, TypeError, r"unknown option\(s\) for a limit baseline: belw"),
+    ],
+)
+def test_bad_limit_arguments_are_refused_in_one_line(
+    value: Any, options: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match) as raised:
+        LimitJudge().judge(SLO_KEY, value, **options)
+    assert "\n" not in str(raised.value)
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
+
+
+@settings(derandomize=True, database=None, max_examples=200)
+@given(finite, finite, st.sampled_from(["below", "at_most", "above", "at_least"]))
+def test_a_limit_passes_exactly_when_the_value_is_within_its_bound(
+    value: float, bound: float, kind: str
+) -> None:
+    inside = {
+        "below": value < bound,
+        "at_most": value <= bound,
+        "above": value > bound,
+        "at_least": value >= bound,
+    }[kind]
+    verdict = limit(value, **{kind: bound})
+    assert (verdict.status is Status.PASSED) == inside

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_prodval.config import ConfigError, ProdvalConfig, TargetEnv, load_config
-from pytest_prodval.redaction import REDACTED
+from pytest_prodval.safety.redaction import REDACTED
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_prodval.baseline.distribution import DistributionComparator
+from pytest_prodval.baseline.kinds.distribution import DistributionComparator
 from pytest_prodval.baseline.verdict import Entry, Status, Verdict
 from pytest_prodval.load.samples import Endpoint, window_medians
 

@@ -299,3 +299,118 @@ def test_a_second_gate_on_the_same_environment_exits_3(project: Project) -> None
     assert record["suites"]["failed_checks"] == []
     with (project.path / "reports" / "gate" / "fake.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+# --- rules that come from Python: the option table, the ini selection, exit meanings ---------
+
+
+def test_the_refused_pytest_options_are_every_spelling_the_plugin_defines() -> None:
+    from pytest_prodval.gate.arguments import GATE_SET, RECORDING, refused
+    from pytest_prodval.options import OPTIONS
+
+    table = {opt.dest: opt.flags for opt in OPTIONS}
+    for dest in (*GATE_SET, *RECORDING):
+        for flag in table[dest]:
+            assert refused([flag]), flag
+            assert refused([f"{flag}=x"]), flag
+    assert refused(["-n", "2", "-m", "not performance", "--allow-destructive"]) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--", "--record-base"], "abbreviates --record-baseline: a gate compares with the"),
+        (["--", "--prodval-confirm-record=prod"], "never records"),
+        (["--", "--prune"], "never records"),
+        (["--", "--baseline=other.json"], "the gate sets it"),
+        (["--", "--junit-xml=x.xml"], "the gate sets it"),
+        (["--", "--target-e", "prod"], "abbreviates --target-env: the gate sets it"),
+        (["--verify", "-m application --record-baseline"], "in --verify: a gate compares"),
+        (["--verify", "-m 'application"], "--verify: cannot split"),
+    ],
+    ids=[
+        "abbreviated",
+        "confirm-record=",
+        "prune",
+        "baseline=",
+        "junit-xml",
+        "target-e",
+        "in --verify",
+        "unsplittable --verify",
+    ],
+)
+def test_options_the_gate_owns_are_refused_in_every_spelling(
+    project: Project, args: list[str], message: str
+) -> None:
+    result = run_gate(project.path, gate_args(project, *args))
+    assert result.returncode == 3, result.stderr
+    assert message in result.stderr
+    assert project.rollback_count() == 0
+    assert not (project.path / "reports").exists()
+
+
+def test_without_a_verification_selection_the_gate_exits_3_naming_both_ways(
+    project: Project,
+) -> None:
+    ini = project.path / "pytest.ini"
+    ini.write_text(
+        "".join(
+            line
+            for line in ini.read_text().splitlines(keepends=True)
+            if not line.startswith("prodval_gate_verify")
+        )
+    )
+    project.set("suites", "fail")
+    result = run_gate(project.path, gate_args(project))
+    assert result.returncode == 3, result.stderr
+    record = project.record()
+    assert record["decision"] == "misconfigured" and record["suites"] is None
+    assert "--verify" in record["reason"] and "prodval_gate_verify" in record["reason"]
+    assert project.rollback_count() == 0
+
+
+def test_verify_overrides_the_projects_selection(project: Project) -> None:
+    project.set("suites", "fail")
+    result = run_gate(project.path, gate_args(project, "--verify", "-m application -q"))
+    assert result.returncode == 1, result.stderr
+    verification = project.record()["verification"]
+    assert verification["selection"] == "-m application -q" and verification["passed"]
+
+
+def test_sigint_while_the_suites_run_is_forwarded_and_rolls_back(project: Project) -> None:
+    project.set("suites", "block")
+    gate = start_gate(project.path, gate_args(project))
+    try:
+        wait_for(project.control / "started", gate)
+        gate.send_signal(signal.SIGINT)
+        output, _ = gate.communicate(timeout=60)
+    finally:
+        if gate.poll() is None:
+            gate.kill()
+            gate.wait()
+    assert gate.returncode == 1, output
+    record = project.record()
+    assert record["interrupted_by"] == "SIGINT" and record["decision"] == "rolled_back"
+    # pytest got the SIGINT itself (exit 2, reports written), not a SIGKILL.
+    assert record["suites"]["pytest_exit_code"] == 2 and record["suites"]["signal"] is None
+    assert record["suites"]["junit"] is not None
+    assert project.rollback_count() == 1
+
+
+def test_a_run_killed_at_its_timeout_reads_the_same_in_the_suites_and_the_verification(
+    project: Project,
+) -> None:
+    project.set("suites", "stubborn")  # ignores SIGINT, so both runs end by SIGKILL
+    limits = ["--timeout", "2", "--verify-timeout", "2", "--verify", "-m security"]
+    result = run_gate(
+        project.path, gate_args(project, *limits), env={"PRODVAL_GATE_KILL_AFTER": "1"}
+    )
+    assert result.returncode == 2, result.stderr
+    record = project.record()
+    assert record["decision"] == "verification_failed"
+    assert record["reason"].startswith("the suites did not finish within 2s")
+    assert "the verification failed (it did not finish within 2s)" in record["reason"]
+    for run in (record["suites"], record["verification"]):
+        assert run["timed_out"] is True and run["signal"] == "SIGKILL"
+        assert run["pytest_exit_code"] == 137 and run["meaning"] == "pytest was killed by SIGKILL"
+    assert project.rollback_count() == 1

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from pytest_prodval.config import TargetEnv, load_config
-from pytest_prodval.load import profile as caps
 from pytest_prodval.load.driver import LoadDriver
-from pytest_prodval.load.profile import effective_profile
-from pytest_prodval.settings import Settings
+from pytest_prodval.options import RunOptions
+from pytest_prodval.safety import load_caps as caps
+from pytest_prodval.safety.load_caps import effective_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "suites" / "performance" / "locustfile.py"
@@ -202,10 +202,75 @@ def test_load_workers_comes_from_the_option_or_its_ini_twin(
 ) -> None:
     pytester.makeini(f"[pytest]\n{ini}\n")
     config = pytester.parseconfig(*args)
-    assert Settings.from_config(config).load_workers == expected
+    assert RunOptions.from_config(config).load_workers == expected
 
 
 def test_a_negative_load_workers_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
     config = pytester.parseconfig("--load-workers", "-1")
     with pytest.raises(pytest.UsageError, match=r"--load-workers.*integer >= 0, got '-1'"):
-        Settings.from_config(config)
+        RunOptions.from_config(config)
+
+
+def test_the_load_fixture_caps_a_protected_environment_whatever_the_suite_asks(
+    pytester: pytest.Pytester,
+) -> None:
+    environment(
+        pytester.path, "http://127.0.0.1:9", "{users: 500, spawn_rate: 100}", protected=True
+    )
+    pytester.makepyfile(
+        test_caps=f"""
+        def test_caps(prodval_load):
+            assert prodval_load.profile.users == {caps.PROTECTED_MAX_USERS}
+            assert prodval_load.profile.spawn_rate == {caps.PROTECTED_MAX_SPAWN_RATE}
+            assert prodval_load.profile.workers == {caps.PROTECTED_MAX_WORKERS}
+            assert prodval_load.profile.max_rps == {caps.PROTECTED_MAX_RPS}
+        """
+    )
+    result = pytester.runpytest("--target-env=local", "--load-workers", "16")
+    result.assert_outcomes(passed=1)
+
+
+def test_the_load_fixture_runs_locust_with_reports_next_to_the_summary_and_live_progress(
+    pytester: pytest.Pytester, fake_api: FakeApi
+) -> None:
+    load = "{users: 2, spawn_rate: 10, duration_s: 3, max_rps: 20, upload_every_s: 0}"
+    environment(pytester.path, fake_api.url, load)
+    pytester.makepyfile(
+        test_load=f"""
+        import sys
+        from pathlib import Path
+
+        import pytest_prodval
+
+        def test_load(prodval_load):
+            run = prodval_load(
+                Path({str(LOCUSTFILE)!r}), label="t", documents=[{DOCUMENT!r}],
+                read_role="viewer",
+            )
+            assert isinstance(run, pytest_prodval.LoadRun)
+            assert run.samples.endpoints["GET /health"].count > 0
+            assert run.html == Path("out", "performance", "t.html").resolve()
+            assert "locust" not in sys.modules and "gevent" not in sys.modules
+        """
+    )
+    result = pytester.runpytest("--target-env=local", "--prodval-summary=out/summary.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["prodval load: 2 users (+10/s) for 3 s*against local"])
+    assert (pytester.path / "out" / "performance" / "t-samples.jsonl").stat().st_size > 0
+
+
+def test_a_missing_locustfile_is_one_clear_load_error(pytester: pytest.Pytester) -> None:
+    environment(pytester.path, "http://127.0.0.1:9", "{users: 1}")
+    pytester.makepyfile(
+        test_missing="""
+        from pathlib import Path
+
+        def test_missing(prodval_load):
+            prodval_load(Path("no-such-locustfile.py"))
+        """
+    )
+    result = pytester.runpytest("--target-env=local")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*LoadError: prodval_load: no locustfile at no-such-locustfile.py"]
+    )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -101,8 +104,24 @@ def test_a_bad_boolean_in_the_ini_file_is_a_usage_error(project: pytest.Pytester
     result.stderr.fnmatch_lines(["ERROR: ini prodval_record_baseline = 'maybe': expected one of*"])
 
 
-def test_the_suite_markers_are_registered(pytester: pytest.Pytester) -> None:
+def test_the_plugin_registers_only_its_own_markers(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
+    for marker in ("synthetic", "destructive", "prodval_severity"):
+        result.stdout.fnmatch_lines([f"@pytest.mark.{marker}*"])
+    # Suites are the project's to declare (markers + prodval_suites), not the plugin's.
+    for suite in ("infrastructure", "application", "security", "performance"):
+        result.stdout.no_fnmatch_line(f"@pytest.mark.{suite}:*")
+
+
+def test_this_project_declares_its_suite_markers() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--markers", "-p", "no:cacheprovider"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     for marker in (
         "infrastructure",
         "application",
@@ -113,7 +132,7 @@ def test_the_suite_markers_are_registered(pytester: pytest.Pytester) -> None:
         "synthetic",
         "destructive",
     ):
-        result.stdout.fnmatch_lines([f"@pytest.mark.{marker}:*"])
+        assert f"@pytest.mark.{marker}:" in result.stdout, result.stdout[-2000:]
 
 
 DESTRUCTIVE = """

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-
 from docpipe.control import run_docpipe
-from pytest_prodval.load.samples import CONTROL
+
+from pytest_prodval import CONTROL
 
 from .suite_runner import deploy, run_suites
 
@@ -85,7 +86,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         run_docpipe(home, "down")
 
 
-def latency_comparisons(summary: dict[str, object]) -> list[dict[str, object]]:
+def latency_comparisons(summary: dict[str, object]) -> list[dict[str, Any]]:
     comparisons = summary["comparisons"]
     assert isinstance(comparisons, list)
     return [c for c in comparisons if c["kind"] == "distribution"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_prodval.redaction import MIN_SECRET_LENGTH, REDACTED, Redactor
+from pytest_prodval.safety.redaction import MIN_SECRET_LENGTH, REDACTED, Redactor
 
 
 def test_it_replaces_every_occurrence_of_every_secret() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_prodval.report.environment import executor_info
+from pytest_prodval.report.allure_files import executor_info
 
 CHECKS = '''
 import pytest
@@ -58,6 +58,26 @@ def pytest_prodval_comparison(item, verdict):
 """
 
 RUN_LABELS = {"host", "thread", "framework", "language", "package"}
+BASE_INI = "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n"
+# The user's project declares its suites; the plugin knows none.
+TAXONOMY_INI = (
+    BASE_INI
+    + """markers =
+    security: the security suite
+    pipeline: the pipeline suite
+prodval_suites =
+    security
+    pipeline
+prodval_severities =
+    security=blocker
+    pipeline=critical
+"""
+)
+
+
+@pytest.fixture(autouse=True)
+def taxonomy_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini(TAXONOMY_INI)
 
 
 def results(directory: Path) -> dict[str, dict[str, Any]]:
@@ -134,8 +154,7 @@ def test_every_check_is_labelled_with_suite_module_story_severity_rules_and_docs
 
 def test_the_docs_link_follows_the_ini_template(recorded: pytest.Pytester) -> None:
     recorded.makeini(
-        "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n"
-        "prodval_docs_url = https://docs.example/{suite}/{module}#{check}\n"
+        TAXONOMY_INI + "prodval_docs_url = https://docs.example/{suite}/{module}#{check}\n"
     )
     recorded.runpytest("--target-env=local", "--alluredir=allure", "-k", "pipeline or documents")
     result = results(recorded.path / "allure")["test_documents_complete"]
@@ -222,16 +241,27 @@ def test_the_controller_writes_environment_executor_and_categories(
         "reportName": "prodval: local",
     }
     categories = json.loads((directory / "categories.json").read_text())
-    assert [c["name"] for c in categories] == [
-        "Infrastructure unreachable",
-        "Security",
-        "Compliance",
-        "Performance regression",
-        "Contract drift",
+    # Allure 2 matches messages only: by the exception class the message starts with.
+    assert [(c["name"], c.get("messageRegex")) for c in categories] == [
+        ("Target unreachable", r"(?:[\w.]+\.)?TargetUnreachable:[\s\S]*"),
+        ("Time budget exceeded", r"(?:[\w.]+\.)?CheckTimedOut:[\s\S]*"),
+        ("SLO breached or baseline differs", r"(?:[\w.]+\.)?BaselineMismatch:[\s\S]*"),
+        ("Check failed", None),
     ]
+    # Allure 3 matches the labels of the failed verdicts: kind and status, never wording.
     config = json.loads((directory / "allurerc.json").read_text())
-    security = config["categories"]["rules"][1]
-    assert security["matchers"]["labels"] == {"epic": "^security$"}
+    rules = {r["name"]: r["matchers"]["labels"] for r in config["categories"]["rules"]}
+    assert list(rules) == [
+        "Target unreachable",
+        "Time budget exceeded",
+        "SLO breached",
+        "Latency regression",
+        "Metric drift",
+        "Contract drift",
+        "Check failed",
+    ]
+    assert rules["SLO breached"] == {"prodval_verdict": "^limit:failed$"}
+    assert "suites/" not in json.dumps(config) + json.dumps(categories)
 
 
 @pytest.mark.parametrize(
@@ -311,3 +341,78 @@ def test_junit_xml_carries_each_comparison_as_a_short_testcase_property(
         "rule": "same shape as baseline",
     }
     assert xml.count('name="prodval:') == 5
+
+
+FAILURES = """
+import pytest
+
+pytestmark = [pytest.mark.security]
+
+
+def test_slo(baseline):
+    baseline.limit("p95", 250.0, at_most=200, unit="ms", source="slo.api_p95_ms")
+
+
+def test_contract(baseline):
+    baseline.exact("status", 200)
+
+
+def test_plain_assert():
+    assert 1 == 2, "the check's own assertion"
+"""
+
+
+def test_each_failed_verdict_labels_the_result_with_its_kind_and_status(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(test_failures=FAILURES)
+    project.runpytest("--target-env=local", "--alluredir=allure").assert_outcomes(failed=3)
+    found = results(project.path / "allure")
+    expected = {
+        "test_slo": ("limit", "limit:failed"),
+        "test_contract": ("exact", "exact:missing"),  # no baseline entry yet
+        "test_plain_assert": ("check", "check:failed"),  # the fallback verdict
+    }
+    for name, (kind, verdict) in expected.items():
+        assert {("prodval_kind", kind), ("prodval_verdict", verdict)} <= labels(found[name]), name
+    assert ("epic", "security") in labels(found["test_slo"])
+
+
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        (
+            "prodval_suites = smoke\n",
+            "ERROR: ini prodval_suites: 'smoke' is not a declared marker; declare it in the ini "
+            '"markers" list ("smoke: what the suite checks")',
+        ),
+        (
+            "markers = smoke: s\nprodval_suites = smoke\nprodval_severities = smoke:blocker\n",
+            "ERROR: ini prodval_severities: 'smoke:blocker': expected suite=level with a suite "
+            "of prodval_suites (smoke) and a level of blocker, critical, normal, minor, trivial",
+        ),
+        (
+            "markers = smoke: s\nprodval_suites = smoke\nprodval_severities = smoke=urgent\n",
+            "ERROR: ini prodval_severities: 'smoke=urgent': expected suite=level*",
+        ),
+    ],
+    ids=["undeclared-suite", "no-equals", "unknown-level"],
+)
+def test_a_bad_taxonomy_declaration_is_a_one_line_usage_error(
+    project: pytest.Pytester, ini: str, message: str
+) -> None:
+    project.makeini(BASE_INI + ini)
+    project.makepyfile("def test_x():\n    pass\n")
+    result = project.runpytest("--target-env=local")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_without_a_declaration_no_check_has_a_suite(project: pytest.Pytester) -> None:
+    project.makeini(BASE_INI + "markers = security: s\n")
+    project.makepyfile(test_checks=CHECKS)
+    project.runpytest("--target-env=local", "--alluredir=allure")
+    first = labels(results(project.path / "allure")["test_a_route_refuses_anonymous_callers"])
+    assert ("severity", "normal") in first
+    assert not any(name == "epic" for name, _ in first)

@@ -1,4 +1,4 @@
-"""The four baseline-diff assertions. docs/assertions.md includes this file; tests run it."""
+"""The baseline-diff assertions and a limit. docs/assertions.md includes this file; tests run it."""
 
 import json
 import time
@@ -32,3 +32,9 @@ def test_serialisation_latency(baseline):
         json.dumps(status_payload())
         samples.append((time.perf_counter() - start) * 1000)
     baseline.distribution("json.dumps", samples, unit="ms", tolerance=5.0)
+
+
+@pytest.mark.performance
+def test_ready_latency_is_within_the_slo(baseline):
+    p95_ms = 12.5  # In a real suite: the p95 of timed api.get("/ready") calls
+    baseline.limit("p95", p95_ms, below=200, unit="ms", source="slo.api_p95_ms in prodval.yaml")

@@ -2,27 +2,33 @@
 
 In compare mode each call judges a value against its baseline entry and raises
 ``BaselineMismatch`` (an ``AssertionError``) when it fails; in record mode the same call
-records the value and passes. Either way the verdict is kept for the summary.
+records the value and passes. ``limit`` needs no entry: it judges against a configured bound
+in both modes. Either way the verdict is kept for the summary.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib.util
+import os
+import re
 import shlex
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
 
-from ..redaction import Redactor
-from .comparators import comparator_for
+from ..errors import BaselineMismatch
+from ..safety.redaction import Redactor
+from ..safety.report_redaction import redact_verdict
 from .keys import entry_key
-from .options import Direction
-from .verdict import Entry, Status, Verdict
+from .kinds.arguments import Direction
+from .kinds.limit import Judge
+from .kinds.registry import comparator_for, judge_for
+from .store import Provenance
+from .verdict import Comparator, Entry, Status, Verdict
 
 __all__ = ["Baseline", "BaselineMismatch"]
-
-
-class BaselineMismatch(AssertionError):
-    """A comparison with the baseline failed; the message carries the evidence."""
 
 
 @dataclasses.dataclass(repr=False)
@@ -38,6 +44,10 @@ class Baseline:
     redactor: Redactor
     # Called with every verdict (stores it, and fires the pytest_prodval_comparison hook).
     on_verdict: Callable[[Verdict, Entry | None], None]
+    # Where the baseline file came from (None: no file yet, or a file without provenance).
+    provenance: Provenance | None = None
+    # Where distribution comparisons draw their charts (None: no charts).
+    charts_dir: Path | None = None
     _names: set[str] = dataclasses.field(default_factory=set)
 
     def __repr__(self) -> str:
@@ -94,11 +104,14 @@ class Baseline:
         control_name: str = "control",
         calibration: str = "shift",
         note: str = "",
+        attachments: Mapping[str, str | os.PathLike[str]] | None = None,
     ) -> Verdict:
         """Samples are not significantly *and* materially worse than the baseline's.
 
         ``windows`` (per-time-window medians) and ``control`` (a measurement the release does
-        not affect) are for samples taken under load: see docs/statistics.md.
+        not affect) are for samples taken under load: see docs/statistics.md. ``attachments``
+        names evidence files for review reports, e.g. ``{"locust_report": run.html}``; the
+        baseline-vs-target chart is drawn (``evidence["chart"]``) when matplotlib is installed.
         """
         __tracebackhide__ = True
         extra: dict[str, Any] = {}
@@ -117,13 +130,59 @@ class Baseline:
             min_samples=min_samples,
             decision=decision,
             note=note,
+            attachments=attachments,
             **extra,
+        )
+
+    def limit(
+        self,
+        name: str,
+        value: float,
+        *,
+        below: float | None = None,
+        at_most: float | None = None,
+        above: float | None = None,
+        at_least: float | None = None,
+        unit: str = "",
+        source: str = "",
+        note: str = "",
+    ) -> Verdict:
+        """The value is within a configured bound (an SLO, a minimum); no baseline entry.
+
+        At least one bound, at most one upper (``below``/``at_most``) and one lower
+        (``above``/``at_least``). ``source`` says where the bound comes from, e.g.
+        ``"slo.api_p95_ms in prodval.yaml"``; ``note`` is context for a failure (the samples,
+        the rounds). Judged the same in compare and record mode.
+        """
+        __tracebackhide__ = True
+        return self.check(
+            "limit",
+            name,
+            value,
+            below=below,
+            at_most=at_most,
+            above=above,
+            at_least=at_least,
+            unit=unit,
+            source=source,
+            note=note,
         )
 
     # --- the mechanism ------------------------------------------------------------------
 
-    def check(self, kind: str, name: str, value: Any, **options: Any) -> Verdict:
-        """Compare (or record) ``value`` under ``name`` with the comparator of ``kind``."""
+    def check(
+        self,
+        kind: str,
+        name: str,
+        value: Any,
+        *,
+        attachments: Mapping[str, str | os.PathLike[str]] | None = None,
+        **options: Any,
+    ) -> Verdict:
+        """Compare (or record) ``value`` under ``name`` with the comparator of ``kind``.
+
+        ``attachments`` go into the verdict's evidence as paths (files a report attaches).
+        """
         __tracebackhide__ = True
         if not isinstance(name, str) or not name:
             raise TypeError("baseline comparison name must be a non-empty string")
@@ -135,31 +194,76 @@ class Baseline:
                 "give each comparison of a test its own name"
             )
         self._names.add(name)
-        comparator = comparator_for(kind)
+        judge = judge_for(kind)
+        comparator = comparator_for(kind) if judge is None else None
         key = entry_key(self.test, name)
         # Judge the value as it would be stored, so a secret never reaches the baseline and
         # a recorded "***" still matches the live value.
         value = self.redactor.redact_obj(value) if self.redactor else value
         entry: Entry | None = None
-        if self.recording:
-            entry, verdict = comparator.record(key, value, **options)
-            entry = {**entry, "test": self.test, "environment": self.environment}
-        elif (stored := self.entries.get(key)) is None:
-            verdict = self._missing(key, kind)
-        elif stored.get("kind") != kind:
-            verdict = self._missing(
-                key,
-                kind,
-                f"the baseline entry {key!r} holds a {stored.get('kind')} comparison, "
-                f"not {kind}; re-record it",
-            )
+        if comparator is not None:
+            entry, verdict = self._with_baseline(comparator, kind, key, value, options)
         else:
-            verdict = comparator.compare(key, stored, value, **options)
-        verdict = self._redacted(verdict)
+            # A limit comes from configuration: judged alike in both modes, never stored.
+            verdict = cast(Judge, judge).judge(key, value, **options)
+        if attachments:
+            files = {label: os.fspath(path) for label, path in attachments.items()}
+            verdict = dataclasses.replace(verdict, evidence={**verdict.evidence, **files})
+        verdict = redact_verdict(verdict, self.redactor)
         self.on_verdict(verdict, entry)
         if verdict.failed:
             raise BaselineMismatch(verdict.message)
         return verdict
+
+    def _with_baseline(
+        self, comparator: Comparator, kind: str, key: str, value: Any, options: dict[str, Any]
+    ) -> tuple[Entry | None, Verdict]:
+        """Record ``value`` (the entry to store, and its verdict), or judge it against its entry."""
+        __tracebackhide__ = True
+        if self.recording:
+            entry, verdict = comparator.record(key, value, **options)
+            return {**entry, "test": self.test, "environment": self.environment}, verdict
+        stored = self.entries.get(key)
+        if stored is None:
+            return None, self._missing(key, kind)
+        if stored.get("kind") != kind:
+            why = (
+                f"the baseline entry {key!r} holds a {stored.get('kind')} comparison, "
+                f"not {kind}; re-record it"
+            )
+            return None, self._missing(key, kind, why)
+        verdict = comparator.compare(key, stored, value, **options)
+        if kind == "distribution":
+            verdict = self._with_chart(verdict, stored, value)
+        return None, verdict
+
+    def _with_chart(self, verdict: Verdict, stored: Entry, value: Any) -> Verdict:
+        """The verdict with ``evidence["chart"]``: baseline vs target, drawn from the samples
+        at hand (the stored entry's and the call's); unchanged without matplotlib."""
+        if self.charts_dir is None or verdict.status not in (Status.PASSED, Status.FAILED):
+            return verdict
+        if importlib.util.find_spec("matplotlib") is None:  # the ``load`` extra
+            return verdict
+        from ..report.chart import Panel, write_chart
+
+        e = verdict.evidence
+        if "ratio" not in e:  # too few samples to judge: nothing to draw
+            return verdict
+        name = verdict.key.rsplit("::", 1)[-1]
+        summary = (
+            f"{verdict.status.value.upper()} {e['ratio']:.2f}x "
+            f"(CI {e.get('ci_low', 0):.2f}x to {e.get('ci_high', 0):.2f}x)"
+        )
+        # The name for people, a hash of the key so that two tests' same names do not clash.
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:60] or "distribution"
+        digest = hashlib.sha256(verdict.key.encode()).hexdigest()[:8]
+        path = write_chart(
+            self.charts_dir / f"{slug}-{digest}.svg",
+            [Panel(name, stored.get("samples") or [], list(value), summary)],
+            title=f"{name}: baseline vs target",
+            unit=str(e.get("unit") or ""),
+        )
+        return dataclasses.replace(verdict, evidence={**e, "chart": str(path)})
 
     def _missing(self, key: str, kind: str, why: str | None = None) -> Verdict:
         command = " ".join(
@@ -182,17 +286,4 @@ class Baseline:
             change="—",
             message=f"{headline}\nrecord it on a known-good environment with:\n  {command}",
             evidence={"record_command": command},
-        )
-
-    def _redacted(self, verdict: Verdict) -> Verdict:
-        if not self.redactor:
-            return verdict
-        return dataclasses.replace(
-            verdict,
-            rule=self.redactor.redact(verdict.rule),
-            baseline=self.redactor.redact(verdict.baseline),
-            target=self.redactor.redact(verdict.target),
-            change=self.redactor.redact(verdict.change),
-            message=self.redactor.redact(verdict.message),
-            evidence=self.redactor.redact_obj(verdict.evidence),
         )

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import BaselineError
 from .verdict import Entry
 
 __all__ = [
@@ -43,10 +44,6 @@ SCHEMA_VERSION = 1
 _WRAP = 100
 _CORRUPTED = "the file is truncated or corrupted — restore it from git, or delete it and re-record"
 _OPTIONAL_PROVENANCE = frozenset({"target_version", "suite_commit"})
-
-
-class BaselineError(Exception):
-    """A baseline file that cannot be trusted: str() is a one-line message naming the file."""
 
 
 @dataclasses.dataclass(frozen=True)

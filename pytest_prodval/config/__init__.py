@@ -12,8 +12,8 @@ Modules, each importing only those above it: ``messages`` (texts, ``ConfigError`
 
 from __future__ import annotations
 
+from ..errors import ConfigError
 from .loading import ProdvalConfig, load_config
-from .messages import ConfigError
 from .schema import (
     ApiConfig,
     Credential,

@@ -15,9 +15,10 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from ..redaction import MIN_SECRET_LENGTH, Redactor
+from ..errors import ConfigError
+from ..safety.redaction import MIN_SECRET_LENGTH, Redactor
 from .errors import Loc, _Interpolated, _Locator, _more, _validate
-from .messages import MSG_BAD_INTERPOLATION, MSG_VAR_NOT_SET, ConfigError
+from .messages import MSG_BAD_INTERPOLATION, MSG_VAR_NOT_SET
 from .schema import TargetEnv, _EnvironmentBlock
 from .yaml_file import _Loader
 

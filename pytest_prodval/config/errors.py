@@ -18,8 +18,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from ..redaction import Redactor
-from .messages import MSG_MORE_PROBLEMS, ConfigError, _show
+from ..errors import ConfigError
+from ..safety.redaction import Redactor
+from .messages import MSG_MORE_PROBLEMS, _show
 from .schema import _Expect
 
 # What a value of each pydantic error type should have been, in our words.

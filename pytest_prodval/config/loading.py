@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import ConfigError
 from .environment import _resolve_environment
 from .errors import _Locator, _validate
-from .messages import MSG_TOO_DEEP, MSG_UNKNOWN_ENV, ConfigError
+from .messages import MSG_TOO_DEEP, MSG_UNKNOWN_ENV
 from .schema import TargetEnv, _ConfigFile
 from .yaml_file import _read_yaml
 

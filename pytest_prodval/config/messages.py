@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..redaction import Redactor
+from ..safety.redaction import Redactor
 
 SUPPORTED_VERSION = 1
 
@@ -40,14 +40,6 @@ EXPECT_ONE_CREDENTIAL = (
 )
 
 _MAX_SHOWN = 80
-
-
-class ConfigError(Exception):
-    """``prodval.yaml`` cannot be used; ``str(error)`` is one line: ``<file>: <key path>: ...``."""
-
-    def __init__(self, message: str) -> None:
-        # One line always: these end up in pytest's usage-error output and in CI summaries.
-        super().__init__(" ".join(message.split("\n")).replace("\r", " "))
 
 
 def _hide_url_password(url: str) -> str:

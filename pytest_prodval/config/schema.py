@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..redaction import Redactor
+from ..safety.redaction import Redactor
 from .messages import (
     EXPECT_ABSOLUTE_PATH,
     EXPECT_DSN,

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import ConfigError
 from .messages import (
     MSG_CANNOT_BUILD,
     MSG_EMPTY,
@@ -22,7 +23,6 @@ from .messages import (
     MSG_TOO_LARGE,
     MSG_TOP_NOT_MAPPING,
     MSG_UNREADABLE,
-    ConfigError,
     _show,
 )
 

@@ -6,8 +6,9 @@ every other fixture, so Locust only ever runs as ``python -m locust`` in its own
 needs travels in ``PRODVAL_LOAD_*`` environment variables; what comes back is files under
 the reports directory: the raw samples (JSON lines), Locust's HTML report and CSVs, its log.
 
-The run is bounded: ``--run-time`` plus a fixed margin, after which the process group is
-killed. Progress is read from Locust's stats history file once a second.
+The run is bounded (``process.run_bounded``): ``--run-time`` plus a fixed margin, after which
+the process group gets SIGTERM, then SIGKILL. Progress is read from Locust's stats history
+file every ``PROGRESS_EVERY_S`` seconds.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .profile import EffectiveProfile
+from ..errors import LoadError
+from ..process import run_bounded
+from ..safety.load_caps import EffectiveProfile
 from .progress import read_progress
 from .samples import LoadSamples
 
@@ -37,10 +39,6 @@ PROGRESS_EVERY_S = 2.0
 START_MARGIN_S = 30.0
 STOP_TIMEOUT_S = 5.0
 KILL_WAIT_S = 10.0
-
-
-class LoadError(RuntimeError):
-    """Locust could not run (bad locustfile, crash, hang); the message quotes its log."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,26 +161,34 @@ class LoadDriver:
         total_s = self.profile.spawn_s + self.profile.duration_s
         deadline_s = total_s + START_MARGIN_S + STOP_TIMEOUT_S
         self.progress(f"load: {self.profile.describe()} against {self.env.name}")
-        started = time.monotonic()
+        history = Path(f"{prefix}_stats_history.csv")
+
+        def report_progress(elapsed: float) -> None:
+            progress = read_progress(history)
+            if progress is not None:
+                self.progress(progress.line(elapsed, total_s))
+
         with log.open("w", encoding="utf-8") as out:
-            process = subprocess.Popen(
+            # Its own process group: a hang is killed with its workers (TERM, then KILL).
+            outcome = run_bounded(
                 self.command(locustfile, prefix),
+                timeout_s=deadline_s,
+                first_signal=signal.SIGTERM,
+                grace_s=KILL_WAIT_S,
+                tick_s=PROGRESS_EVERY_S,
+                on_tick=report_progress,
                 env=self.environment(samples_path, documents, read_role, write_role),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own group: a hang is killed with its workers
             )
-            try:
-                returncode = self._watch(process, prefix, started, total_s, deadline_s)
-            finally:
-                if process.poll() is None:
-                    _kill_group(process)
-        seconds = time.monotonic() - started
-        if returncode is None:
+        seconds = outcome.seconds
+        if outcome.timed_out:
             raise LoadError(f"Locust did not finish within {deadline_s:.0f} s; {_tail(log)}")
-        if returncode != 0:
-            raise LoadError(f"Locust exited with status {returncode}; {_tail(log)}")
+        if outcome.signal is not None:
+            raise LoadError(f"Locust was killed by {outcome.signal}; {_tail(log)}")
+        if outcome.exit_code != 0:
+            raise LoadError(f"Locust exited with status {outcome.exit_code}; {_tail(log)}")
         samples = LoadSamples.read(samples_path)
         if not samples.endpoints:
             raise LoadError(f"Locust made no requests; {_tail(log)}")
@@ -195,42 +201,6 @@ class LoadDriver:
             log=log,
             seconds=seconds,
         )
-
-    def _watch(
-        self,
-        process: subprocess.Popen[bytes],
-        prefix: Path,
-        started: float,
-        total_s: float,
-        deadline_s: float,
-    ) -> int | None:
-        history = Path(f"{prefix}_stats_history.csv")
-        while True:
-            try:
-                return process.wait(timeout=PROGRESS_EVERY_S)
-            except subprocess.TimeoutExpired:
-                pass
-            elapsed = time.monotonic() - started
-            if elapsed > deadline_s:
-                _kill_group(process)
-                return None
-            progress = read_progress(history)
-            if progress is not None:
-                self.progress(progress.line(elapsed, total_s))
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group (master and workers), then SIGKILL what is left."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=KILL_WAIT_S)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _tail(log: Path, lines: int = 15) -> str:

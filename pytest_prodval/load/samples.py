@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..baseline.calibration import MIN_WINDOWS
+from ..baseline.stats.calibration import MIN_WINDOWS
 
 __all__ = ["CONTROL", "CONTROL_HTTP", "CONTROL_TYPES", "Endpoint", "LoadSamples", "window_medians"]
 

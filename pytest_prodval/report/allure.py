@@ -20,9 +20,11 @@ import pytest
 from allure_pytest.utils import allure_labels  # type: ignore[import-untyped]
 
 from ..baseline.verdict import Verdict
-from .environment import write_run_files
+from .allure_files import write_run_files
+from .categories import KIND_LABEL, VERDICT_LABEL, verdict_label
 from .evidence import comparison_name, evidence_files, evidence_html, evidence_json
 from .labels import CheckLabels, check_labels
+from .plugins import taxonomy
 from .scrub import AllureScrubber, sweep
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class AllureReport:
         self.is_worker = hasattr(config, "workerinput")
         raw = config.getini(DOCS_URL_INI)
         self.docs_template = str(raw).strip() if raw else None
+        self.taxonomy = taxonomy(config)
         self.bases = (Path(config.rootpath), Path(config.invocation_params.dir))
         self.scrubber: AllureScrubber | None = None
         if session.redactor:
@@ -76,7 +79,7 @@ class AllureReport:
         # usage error before anything runs rather than a surprise in the report.
         for item in items:
             try:
-                item.stash[_LABELS] = check_labels(item, self.docs_template)
+                item.stash[_LABELS] = check_labels(item, self.docs_template, self.taxonomy)
             except ValueError as exc:
                 raise pytest.UsageError(str(exc)) from None
 
@@ -84,7 +87,9 @@ class AllureReport:
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
         # allure-pytest's own (tryfirst) wrapper has scheduled the test result by now, and
         # nothing has run yet: labels set here reach the result even if setup skips or fails.
-        labels = item.stash.get(_LABELS, None) or check_labels(item, self.docs_template)
+        labels = item.stash.get(_LABELS, None) or check_labels(
+            item, self.docs_template, self.taxonomy
+        )
         _apply(labels, {str(name) for name, _ in allure_labels(item)})
         return (yield)
 
@@ -92,8 +97,11 @@ class AllureReport:
 
     @pytest.hookimpl(trylast=True)
     def pytest_prodval_comparison(self, item: pytest.Item, verdict: Verdict) -> None:
-        # trylast: conftest implementations (the performance suite's chart) add to the
-        # evidence first.
+        # trylast: conftest implementations (a suite's chart) add to the evidence first.
+        if verdict.failed:
+            # The categories match these labels (categories.py), not the message's wording.
+            _dynamic.label(KIND_LABEL, verdict.kind)
+            _dynamic.label(VERDICT_LABEL, verdict_label(verdict.kind, verdict.status.value))
         name = comparison_name(verdict)
         _attach(
             evidence_html(verdict),

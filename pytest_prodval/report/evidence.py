@@ -25,8 +25,8 @@ __all__ = [
 ]
 
 JUNIT_PROPERTY_PREFIX = "prodval:"
-# Evidence keys a comparison may carry that point at files worth attaching (added by the
-# performance suite: the baseline-vs-target latency chart, Locust's own HTML report).
+# Evidence keys a comparison may carry that point at files worth attaching (added by a suite's
+# conftest or the load fixture: a baseline-vs-target latency chart, Locust's own HTML report).
 FILE_EVIDENCE = {"chart": "latency chart", "locust_report": "Locust report"}
 
 _STATUS_COLOURS = {

@@ -1,7 +1,10 @@
 """What a check is, for a report: suite, module, name, severity, evidenced rules, docs link.
 
-Pure functions of the pytest item (markers, docstring, path), so that every process of an xdist
-run, and the serial run, derive exactly the same labels. Nothing here imports Allure.
+Pure functions of the pytest item (markers, docstring, path) and of the project's declared
+taxonomy, so that every process of an xdist run, and the serial run, derive exactly the same
+labels. The plugin knows no suite: the validation project names its suite markers in the ini
+key ``prodval_suites`` and their default severities in ``prodval_severities`` (``suite=level``
+lines). Nothing here imports Allure.
 """
 
 from __future__ import annotations
@@ -15,22 +18,20 @@ import pytest
 __all__ = [
     "DEFAULT_DOCS_URL",
     "SEVERITIES",
+    "SEVERITIES_INI",
     "SEVERITY_MARKER",
-    "SUITES",
+    "SUITES_INI",
     "CheckLabels",
+    "Taxonomy",
     "check_labels",
     "evidenced_rules",
 ]
 
-SUITES = ("infrastructure", "application", "pipeline", "security", "compliance", "performance")
 SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
 SEVERITY_MARKER = "prodval_severity"
-DEFAULT_SEVERITY = {
-    "security": "blocker",
-    "compliance": "blocker",
-    "pipeline": "critical",
-    "application": "critical",
-}
+SUITES_INI = "prodval_suites"
+SEVERITIES_INI = "prodval_severities"
+DEFAULT_LEVEL = "normal"
 # Placeholders: {check} (function name), {suite}, {module} (file stem), {nodeid}.
 DEFAULT_DOCS_URL = "docs/checks.md#{suite}"
 
@@ -52,9 +53,57 @@ class CheckLabels:
     docs_url: str
 
 
-def check_labels(item: pytest.Item, docs_template: str | None) -> CheckLabels:
+@dataclasses.dataclass(frozen=True)
+class Taxonomy:
+    """The project's suites (markers, in the order docs list them) and default severities."""
+
+    suites: tuple[str, ...] = ()
+    severities: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Taxonomy:
+        """The declaration in the ini file; a bad value is a one-line ``pytest.UsageError``."""
+        declared = {_marker_name(line) for line in config.getini("markers")}
+        suites: list[str] = []
+        for raw in config.getini(SUITES_INI):
+            name = str(raw).strip()
+            if not name.isidentifier():
+                raise pytest.UsageError(f"ini {SUITES_INI}: {name!r} is not a marker name")
+            if name not in declared:
+                raise pytest.UsageError(
+                    f"ini {SUITES_INI}: {name!r} is not a declared marker; "
+                    f'declare it in the ini "markers" list ("{name}: what the suite checks")'
+                )
+            if name in suites:
+                raise pytest.UsageError(f"ini {SUITES_INI}: {name!r} is listed twice")
+            suites.append(name)
+        severities: dict[str, str] = {}
+        for raw in config.getini(SEVERITIES_INI):
+            line = str(raw).strip()
+            suite, sep, level = (part.strip() for part in line.partition("="))
+            if not sep or suite not in suites or level not in SEVERITIES:
+                raise pytest.UsageError(
+                    f"ini {SEVERITIES_INI}: {line!r}: expected suite=level with a suite of "
+                    f"{SUITES_INI} ({', '.join(suites) or 'none declared'}) and a level of "
+                    f"{', '.join(SEVERITIES)}"
+                )
+            severities[suite] = level
+        return cls(tuple(suites), severities)
+
+    def suite_of(self, item: pytest.Item) -> str | None:
+        return next(
+            (name for name in self.suites if item.get_closest_marker(name) is not None), None
+        )
+
+
+def _marker_name(line: object) -> str:
+    """``"name(args): help"`` -> ``"name"``, as pytest reads its ``markers`` lines."""
+    return str(line).split(":", 1)[0].split("(", 1)[0].strip()
+
+
+def check_labels(item: pytest.Item, docs_template: str | None, taxonomy: Taxonomy) -> CheckLabels:
     """Labels of ``item``; raises ``ValueError`` for an unknown ``prodval_severity`` level."""
-    suite = next((name for name in SUITES if item.get_closest_marker(name) is not None), None)
+    suite = taxonomy.suite_of(item)
     module = item.path.stem.removeprefix("test_").replace("_", " ")
     function = getattr(item, "originalname", None) or item.name.split("[")[0]
     story = function.removeprefix("test_").replace("_", " ").strip() or function
@@ -73,16 +122,16 @@ def check_labels(item: pytest.Item, docs_template: str | None) -> CheckLabels:
         suite=suite,
         module=module,
         story=story,
-        severity=_severity(item, suite),
+        severity=_severity(item, taxonomy.severities.get(suite or "", DEFAULT_LEVEL)),
         tags=evidenced_rules(_docstring(item)),
         docs_url=docs,
     )
 
 
-def _severity(item: pytest.Item, suite: str | None) -> str:
+def _severity(item: pytest.Item, default: str) -> str:
     marker = item.get_closest_marker(SEVERITY_MARKER)
     if marker is None:
-        return DEFAULT_SEVERITY.get(suite or "", "normal")
+        return default
     level = marker.args[0] if marker.args else marker.kwargs.get("level")
     if level not in SEVERITIES:
         raise ValueError(

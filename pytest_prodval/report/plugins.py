@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .evidence import JUnitEvidence
-from .labels import DEFAULT_DOCS_URL, SEVERITIES, SEVERITY_MARKER
+from .labels import (
+    DEFAULT_DOCS_URL,
+    SEVERITIES,
+    SEVERITIES_INI,
+    SEVERITY_MARKER,
+    SUITES_INI,
+    Taxonomy,
+)
 
 if TYPE_CHECKING:
     from ..session import ProdvalSession
@@ -27,13 +34,14 @@ __all__ = [
     "add_report_options",
     "configure_reports",
     "keep_workers_from_cleaning",
+    "taxonomy",
 ]
 
 SEVERITY_MARKER_HELP = (
     f"{SEVERITY_MARKER}(level): Allure severity of the check ({', '.join(SEVERITIES)}); "
-    "default: blocker for security and compliance, critical for pipeline and application, "
-    "normal otherwise"
+    f"default: its suite's level in ini {SEVERITIES_INI}, else normal"
 )
+_TAXONOMY = pytest.StashKey[Taxonomy]()
 
 
 def add_report_options(parser: pytest.Parser) -> None:
@@ -43,6 +51,27 @@ def add_report_options(parser: pytest.Parser) -> None:
         f"{{module}}, {{nodeid}} (default: {DEFAULT_DOCS_URL})",
         default=None,
     )
+    parser.addini(
+        SUITES_INI,
+        "markers that name the project's suites, in the order docs list them: a check's suite "
+        "is its Allure epic and its section in the generated checks page",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        SEVERITIES_INI,
+        f"default Allure severity per suite, one suite=level per line ({', '.join(SEVERITIES)}); "
+        f"a check's @pytest.mark.{SEVERITY_MARKER}(level) wins; others are normal",
+        type="linelist",
+        default=[],
+    )
+
+
+def taxonomy(config: pytest.Config) -> Taxonomy:
+    """The project's declared suites and severities, read (and checked) once per run."""
+    if _TAXONOMY not in config.stash:
+        config.stash[_TAXONOMY] = Taxonomy.from_config(config)
+    return config.stash[_TAXONOMY]
 
 
 def alluredir(config: pytest.Config) -> Path | None:
@@ -67,6 +96,7 @@ def keep_workers_from_cleaning(config: pytest.Config) -> None:
 
 def configure_reports(config: pytest.Config, session: ProdvalSession) -> None:
     """Register the report writers the command line asks for."""
+    taxonomy(config)  # a bad declaration is a usage error even without --alluredir
     report_dir = alluredir(config)
     if report_dir is not None and config.pluginmanager.has_plugin("allure_pytest"):
         from .allure import AllureReport

@@ -26,7 +26,7 @@ from typing import Any
 import allure_commons
 import attr
 
-from ..redaction import Redactor
+from ..safety.redaction import Redactor
 
 __all__ = ["AllureScrubber", "redact_bytes", "sweep"]
 

@@ -1,14 +1,18 @@
-"""The terminal table of every comparison, printed at the end of the run."""
+"""The terminal: prodval's header lines, and at the end the table of every comparison."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..baseline.verdict import Status, Verdict
 
-__all__ = ["write_table"]
+if TYPE_CHECKING:
+    from ..session import ProdvalSession
+
+__all__ = ["TerminalOutput", "write_table"]
 
 _MARKUP = {
     Status.PASSED: {"green": True},
@@ -35,3 +39,54 @@ def write_table(tr: pytest.TerminalReporter, verdicts: Sequence[Verdict]) -> Non
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
+class TerminalOutput:
+    """The run's header lines and, on the controller, its end-of-run summary."""
+
+    def __init__(self, run: ProdvalSession) -> None:
+        self.run = run
+
+    def pytest_report_header(self) -> list[str]:
+        run = self.run
+        env, redactor = run.env, run.redactor
+        lines = [
+            f"prodval: environment {env.name} "
+            + ("(protected)" if env.protected else "(unprotected)"),
+            f"prodval: api {redactor.redact_url(env.api.base_url)}",
+        ]
+        if env.database is not None:
+            lines.append(f"prodval: database {redactor.redact_url(env.database.dsn)}")
+        mode = "recording into" if run.options.record else "comparing with"
+        if run.baseline.exists:
+            provenance = run.baseline.provenance
+            about = provenance.describe() if provenance else "no provenance"
+            lines.append(
+                f"prodval: {mode} baseline {run.baseline_display} "
+                f"({len(run.baseline.entries)} entries; {about})"
+            )
+        else:
+            lines.append(f"prodval: {mode} baseline {run.baseline_display} (does not exist yet)")
+        if run.target_version is not None:
+            lines.append(f"prodval: target version {run.target_version}")
+        return [redactor.redact(line) for line in lines]
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        run, tr = self.run, terminalreporter
+        verdicts = [verdict for _, verdict in run.seen.verdicts]
+        if verdicts:
+            tr.write_sep("=", "prodval baseline comparisons")
+            write_table(tr, verdicts)
+        if run.unused:
+            tr.write_sep("-", f"{len(run.unused)} baseline entries unused by this run")
+            for key in run.unused:
+                tr.write_line(f"  {key}")
+            if run.options.record:
+                tr.write_line("  (remove them with --record-baseline --prune)")
+        if run.written is not None:
+            pruned = f", {len(run.written.pruned)} pruned" if run.written.pruned else ""
+            tr.write_line(
+                f"prodval: baseline written to {run.baseline_display} "
+                f"({run.written.recorded} recorded{pruned}, {run.written.total} entries)"
+            )
+        tr.write_line(f"prodval: summary written to {run.options.shown(run.options.summary_path)}")

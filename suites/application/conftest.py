@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_prodval import TargetEnv
+
 from .._support import SYNTHETIC_SUBJECT_PREFIX, erase, wait_for_state
 
 TERMINAL_STATES = {"completed", "failed"}
@@ -62,7 +64,7 @@ def ready_report(api: httpx.Client) -> ReadyReport:
 
 @pytest.fixture(scope="session")
 def completed_document(
-    api_as: Callable[[str], httpx.Client], target: Any
+    api_as: Callable[[str], httpx.Client], target: TargetEnv
 ) -> Iterator[CompletedDocument]:
     """Upload one synthetic document, wait for a terminal state, erase it at session end.
 

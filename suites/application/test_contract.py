@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from pytest_prodval import Baseline
+
+if TYPE_CHECKING:
+    from .conftest import CompletedDocument
 
 pytestmark = [pytest.mark.application]
 
@@ -56,7 +61,7 @@ OPTIONAL: dict[str, list[str]] = {
 
 
 def _media_type(response: httpx.Response) -> str:
-    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return str(response.headers.get("content-type", "")).split(";")[0].strip().lower()
 
 
 def _audit_page(body: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +79,7 @@ def _audit_page(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _judge_json(baseline: Any, path: str, response: httpx.Response) -> dict[str, Any]:
+def _judge_json(baseline: Baseline, path: str, response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     if path.startswith("/audit"):
         body = _audit_page(body)
@@ -88,7 +93,7 @@ def test_read_route_answers_with_the_baseline_status_and_shape(
     path: str,
     role: str,
     api_as: Callable[[str], httpx.Client],
-    baseline: Any,
+    baseline: Baseline,
 ) -> None:
     """A read route answers with the baseline's status code, content type and JSON shape.
 
@@ -127,8 +132,8 @@ def test_document_route_answers_with_the_baseline_status_and_shape(
     path: str,
     role: str,
     api_as: Callable[[str], httpx.Client],
-    completed_document: Any,
-    baseline: Any,
+    completed_document: CompletedDocument,
+    baseline: Baseline,
 ) -> None:
     """A document route answers for a synthetic document with the baseline's contract.
 

@@ -5,10 +5,15 @@ Params: ``expected_release`` (required; compared as a string with /version's ``r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+from pytest_prodval import Baseline, TargetEnv
+
+if TYPE_CHECKING:
+    from .conftest import ReadyReport
 
 pytestmark = [pytest.mark.application]
 
@@ -16,7 +21,7 @@ READY_OPTIONAL = [f"$.components.{name}.error" for name in ("database", "storage
 READY_OPTIONAL += [f"$.components.{name}.error" for name in ("parser", "embedder")]
 
 
-def test_health_answers_200_with_the_baseline_body(api: httpx.Client, baseline: Any) -> None:
+def test_health_answers_200_with_the_baseline_body(api: httpx.Client, baseline: Baseline) -> None:
     """GET /health answers 200 with the same body as the baseline.
 
     Guards against: a process that is up but unhealthy, or a liveness contract that changed.
@@ -28,7 +33,7 @@ def test_health_answers_200_with_the_baseline_body(api: httpx.Client, baseline: 
     baseline.exact("body", response.json())
 
 
-def test_ready_reports_every_component_ok(ready_report: Any, baseline: Any) -> None:
+def test_ready_reports_every_component_ok(ready_report: ReadyReport, baseline: Baseline) -> None:
     """GET /ready answers 200 with every component (database, storage, workers, ...) ok.
 
     Guards against: a deploy whose dependencies are down or unreachable (`worker_stalled` once
@@ -51,7 +56,7 @@ def test_ready_reports_every_component_ok(ready_report: Any, baseline: Any) -> N
 
 
 def test_version_reports_the_expected_release(
-    api: httpx.Client, params: dict[str, Any], target: Any, baseline: Any
+    api: httpx.Client, params: dict[str, Any], target: TargetEnv, baseline: Baseline
 ) -> None:
     """GET /version reports the expected release, the baseline's shape and a matching schema.
 

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from pytest_prodval import TargetEnv
+
+from .._support import query_timeout
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from .conftest import ReadyReport
 
 pytestmark = [pytest.mark.application]
 
@@ -19,7 +28,7 @@ MAX_HEARTBEAT_AGE_S = 10.0
 POLL_S = 0.25
 
 
-def _expected_workers(params: dict[str, Any], target: Any) -> int:
+def _expected_workers(params: dict[str, Any], target: TargetEnv) -> int:
     if "expected_workers" not in params:
         pytest.fail(
             f"params.expected_workers is not set (prodval.yaml: "
@@ -29,7 +38,7 @@ def _expected_workers(params: dict[str, Any], target: Any) -> int:
 
 
 def test_ready_reports_the_expected_number_of_live_workers(
-    ready_report: Any, params: dict[str, Any], target: Any
+    ready_report: ReadyReport, params: dict[str, Any], target: TargetEnv
 ) -> None:
     """The /ready workers component counts exactly params.expected_workers live workers.
 
@@ -70,7 +79,7 @@ def _stuck(rows: list[Any], seen: dict[str, Any]) -> list[str]:
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_worker_heartbeats_are_fresh_advancing_and_on_the_expected_release(
-    db: Any, params: dict[str, Any], target: Any
+    db: asyncpg.Pool, params: dict[str, Any], target: TargetEnv
 ) -> None:
     """Each expected worker's heartbeat row is recent, advances, and names the expected release.
 
@@ -79,7 +88,7 @@ async def test_worker_heartbeats_are_fresh_advancing_and_on_the_expected_release
     """
     expected = _expected_workers(params, target)
     limit = float(params.get("max_heartbeat_age_s", MAX_HEARTBEAT_AGE_S))
-    timeout = target.database.timeout
+    timeout = query_timeout(target)
     first = await db.fetch(_HEARTBEATS, limit * 3, timeout=timeout)
     # Only rows fresh at the first read are worth waiting for; older ones fail below anyway.
     seen = {row["worker_id"]: row["last_seen"] for row in first if row["age_s"] <= limit}

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
+from pytest_prodval import Baseline
+
 from .._support import AwaitState, get_json
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from ..conftest import SyntheticDocuments
 
 pytestmark = [pytest.mark.compliance, pytest.mark.synthetic]
 
@@ -27,7 +36,7 @@ DOCUMENT_TABLES = {
 }
 
 
-def _completed(synthetic: Any, await_state: AwaitState) -> str:
+def _completed(synthetic: SyntheticDocuments, await_state: AwaitState) -> str:
     """Upload a synthetic document and wait for it to complete; its id."""
     response = synthetic.upload()
     assert response.status_code == 201, f"upload: {response.status_code} {response.text[:300]}"
@@ -39,7 +48,7 @@ def _completed(synthetic: Any, await_state: AwaitState) -> str:
     return document_id
 
 
-def _erase(synthetic: Any, document_id: str) -> dt.datetime:
+def _erase(synthetic: SyntheticDocuments, document_id: str) -> dt.datetime:
     erased_at = dt.datetime.now(dt.timezone.utc)
     response = synthetic.eraser.delete(f"/documents/{document_id}")
     assert response.status_code == 204, (
@@ -48,7 +57,7 @@ def _erase(synthetic: Any, document_id: str) -> dt.datetime:
     return erased_at
 
 
-async def _rows(db: Any, document_id: str) -> dict[str, int]:
+async def _rows(db: asyncpg.Pool, document_id: str) -> dict[str, int]:
     counts = {}
     for table, column in DOCUMENT_TABLES.items():
         # Table and column names are ours, not input.
@@ -61,7 +70,7 @@ async def _rows(db: Any, document_id: str) -> dict[str, int]:
 
 
 def test_an_erased_synthetic_document_is_gone_from_every_api_view(
-    synthetic: Any, await_state: AwaitState, api_as: Any
+    synthetic: SyntheticDocuments, await_state: AwaitState, api_as: Callable[[str], httpx.Client]
 ) -> None:
     """After DELETE: document, result and content 404, empty export, erasure audited.
 
@@ -104,7 +113,7 @@ def test_an_erased_synthetic_document_is_gone_from_every_api_view(
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_an_erased_synthetic_document_leaves_no_rows_in_the_database(
-    synthetic: Any, await_state: AwaitState, db: Any
+    synthetic: SyntheticDocuments, await_state: AwaitState, db: asyncpg.Pool
 ) -> None:
     """After DELETE, no row of the document is left in documents, states, jobs, results, chunks.
 
@@ -128,7 +137,10 @@ async def test_an_erased_synthetic_document_leaves_no_rows_in_the_database(
 
 
 def test_a_subject_export_lists_every_document_with_metadata_history_and_result(
-    synthetic: Any, await_state: AwaitState, api_as: Any, baseline: Any
+    synthetic: SyntheticDocuments,
+    await_state: AwaitState,
+    api_as: Callable[[str], httpx.Client],
+    baseline: Baseline,
 ) -> None:
     """A subject's export lists both its documents with metadata, history and result.
 

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_prodval import TargetEnv
+
 pytestmark = [pytest.mark.compliance]
 
 PROBE_PATH = "/health"
@@ -37,7 +39,7 @@ def _probe(url: str, timeout: float) -> str | None:
 
 
 def test_plain_http_to_the_api_is_refused_or_redirected_to_https(
-    target: Any, params: dict[str, Any]
+    target: TargetEnv, params: dict[str, Any]
 ) -> None:
     """A plain-HTTP request to the API's host and port gets no data (refused, 4xx, or -> https).
 

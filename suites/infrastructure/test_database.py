@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+from pytest_prodval import Baseline, TargetEnv
+
+from .._support import query_timeout
+
+if TYPE_CHECKING:
+    import asyncpg
 
 pytestmark = [pytest.mark.infrastructure]
 
@@ -32,12 +39,14 @@ def p95(samples: list[float]) -> float:
 
 
 @pytest.mark.asyncio(loop_scope="session")
-async def test_database_round_trip_p95_is_within_the_db_slo(db: Any, target: Any) -> None:
+async def test_database_round_trip_p95_is_within_the_db_slo(
+    db: asyncpg.Pool, target: TargetEnv, baseline: Baseline
+) -> None:
     """20 ``select 1`` round trips from the validation host: p95 within slo.db_p95_ms.
 
     Guards against: an unreachable database, a saturated server or a slow network path to it.
     """
-    timeout = target.database.timeout
+    timeout = query_timeout(target)
     latencies: list[float] = []
     async with db.acquire(timeout=timeout) as conn:
         for _ in range(ROUND_TRIPS):
@@ -47,16 +56,19 @@ async def test_database_round_trip_p95_is_within_the_db_slo(db: Any, target: Any
             assert value == 1, f"select 1 returned {value!r}"
     limit = float(target.slo.db_p95_ms)
     observed = p95(latencies)
-    assert observed < limit, (
-        f"select 1 round trip p95 {observed:.1f} ms over {ROUND_TRIPS} queries "
-        f"(median {sorted(latencies)[ROUND_TRIPS // 2]:.1f} ms); limit {limit:g} ms "
-        "(slo.db_p95_ms)"
+    baseline.limit(
+        "select 1 round trip p95",
+        observed,
+        below=limit,
+        unit="ms",
+        source="slo.db_p95_ms in prodval.yaml",
+        note=f"{ROUND_TRIPS} queries, median {sorted(latencies)[ROUND_TRIPS // 2]:.1f} ms",
     )
 
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_database_server_major_version_matches_the_baseline(
-    db: Any, target: Any, baseline: Any
+    db: asyncpg.Pool, target: TargetEnv, baseline: Baseline
 ) -> None:
     """The PostgreSQL server's major version equals the baseline's.
 
@@ -64,7 +76,7 @@ async def test_database_server_major_version_matches_the_baseline(
     """
     version_num = int(
         await db.fetchval(
-            "select current_setting('server_version_num')", timeout=target.database.timeout
+            "select current_setting('server_version_num')", timeout=query_timeout(target)
         )
     )
     baseline.exact("server major version", version_num // 10000)
@@ -80,7 +92,9 @@ order by a.pid
 
 
 @pytest.mark.asyncio(loop_scope="session")
-async def test_database_sessions_use_tls_on_protected_environments(db: Any, target: Any) -> None:
+async def test_database_sessions_use_tls_on_protected_environments(
+    db: asyncpg.Pool, target: TargetEnv
+) -> None:
     """Our own database session and every other TCP client session (the app's) use TLS.
 
     Guards against: plaintext database traffic (credentials, documents, PHI) on shared or
@@ -92,7 +106,7 @@ async def test_database_sessions_use_tls_on_protected_environments(db: Any, targ
             f"environment {target.name!r} is not protected: database TLS is required on "
             "protected environments only (a local database on loopback may run without it)"
         )
-    rows = await db.fetch(_SESSION_TLS, timeout=target.database.timeout)
+    rows = await db.fetch(_SESSION_TLS, timeout=query_timeout(target))
     ours = [row for row in rows if row["ours"]]
     assert ours, "our own session is missing from pg_stat_activity"
     plaintext = [row for row in rows if not row["ssl"]]
@@ -117,22 +131,26 @@ select (select count(*) from pg_stat_activity where backend_type = 'client backe
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_database_connection_use_is_under_the_headroom_limit(
-    db: Any, target: Any, params: dict[str, Any]
+    db: asyncpg.Pool, target: TargetEnv, params: dict[str, Any], baseline: Baseline
 ) -> None:
     """Client connections in use stay under 80% of those available to non-superusers.
 
     Guards against: connection leaks or pool growth that will soon refuse new connections
     (the API then answers 503, workers stop claiming jobs).
     """
-    row = await db.fetchrow(_CONNECTIONS, timeout=target.database.timeout)
+    row = await db.fetchrow(_CONNECTIONS, timeout=query_timeout(target))
     available = row["max_connections"] - row["superuser_reserved"] - row["reserved"]
     limit = float(params.get("max_connection_use_percent", MAX_CONNECTION_USE_PERCENT))
     use = 100.0 * row["used"] / max(available, 1)
-    assert use < limit, (
-        f"{row['used']} client connections of {available} available "
+    baseline.limit(
+        "client connection use",
+        use,
+        below=limit,
+        unit="%",
+        source=f"params.max_connection_use_percent, default {MAX_CONNECTION_USE_PERCENT:g}",
+        note=f"{row['used']} client connections of {available} available "
         f"(max_connections {row['max_connections']} - reserved "
-        f"{row['superuser_reserved'] + row['reserved']}) = {use:.0f}%; limit {limit:g}% "
-        "(params.max_connection_use_percent)"
+        f"{row['superuser_reserved'] + row['reserved']})",
     )
 
 
@@ -148,7 +166,7 @@ order by xact_start
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_no_client_transaction_is_older_than_the_limit(
-    db: Any, target: Any, params: dict[str, Any]
+    db: asyncpg.Pool, target: TargetEnv, params: dict[str, Any]
 ) -> None:
     """No client session holds a transaction open longer than params.max_transaction_age_s.
 
@@ -156,7 +174,7 @@ async def test_no_client_transaction_is_older_than_the_limit(
     vacuum, and pin old row versions (bloat).
     """
     limit = float(params.get("max_transaction_age_s", MAX_TRANSACTION_AGE_S))
-    rows = await db.fetch(_OLD_TRANSACTIONS, limit, timeout=target.database.timeout)
+    rows = await db.fetch(_OLD_TRANSACTIONS, limit, timeout=query_timeout(target))
     assert not rows, (
         f"{len(rows)} transactions are open longer than {limit:g} s "
         "(params.max_transaction_age_s): "
@@ -171,7 +189,7 @@ async def test_no_client_transaction_is_older_than_the_limit(
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_schema_version_is_the_one_the_release_expects(
-    db: Any, api: httpx.Client, target: Any, baseline: Any
+    db: asyncpg.Pool, api: httpx.Client, target: TargetEnv, baseline: Baseline
 ) -> None:
     """max(version) of schema_migrations equals /version's expected_schema_version and baseline.
 
@@ -181,7 +199,7 @@ async def test_schema_version_is_the_one_the_release_expects(
     applied = int(
         await db.fetchval(
             "select coalesce(max(version), 0) from schema_migrations",
-            timeout=target.database.timeout,
+            timeout=query_timeout(target),
         )
     )
     response = api.get("/version")

@@ -22,14 +22,15 @@ from typing import Any
 
 import pytest
 
-from pytest_prodval.unreachable import connection_error
+from pytest_prodval import Baseline, TargetEnv, connection_error
 
 pytestmark = [pytest.mark.infrastructure]
 
 ROUNDS = 3
 # Default of params.network_phase_limit_ms: the longest each phase may take (median).
 PHASE_LIMIT_MS = 1000.0
-TLS_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+# Protocol versions as numbers, so that tls.min_version is a limit: TLSv1.1 is 1.1.
+TLS_VERSION_NUMBERS = {"TLSv1": 1.0, "TLSv1.1": 1.1, "TLSv1.2": 1.2, "TLSv1.3": 1.3}
 
 
 @dataclasses.dataclass
@@ -80,7 +81,7 @@ def _connect(addresses: list[str], port: int, timeout: float) -> tuple[socket.so
     raise error
 
 
-def _tls_context(target: Any) -> ssl.SSLContext:
+def _tls_context(target: TargetEnv) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=target.api.ca_file)
     if not target.api.verify_tls:
         context.check_hostname = False
@@ -89,7 +90,7 @@ def _tls_context(target: Any) -> ssl.SSLContext:
 
 
 @pytest.fixture(scope="module")
-def network(target: Any) -> Timings:
+def network(target: TargetEnv) -> Timings:
     """Resolve, connect and (for https) handshake ``ROUNDS`` times with the API's host."""
     endpoint = _endpoint(target.api.base_url)
     timeout = float(target.api.timeout)
@@ -132,7 +133,7 @@ def _phases(timings: Timings) -> Iterator[tuple[str, list[float]]]:
 
 @pytest.mark.parametrize("phase", ["dns", "connect", "tls"])
 def test_api_network_phase_is_faster_than_the_limit(
-    phase: str, network: Timings, target: Any, params: dict[str, Any], baseline: Any
+    phase: str, network: Timings, target: TargetEnv, params: dict[str, Any], baseline: Baseline
 ) -> None:
     """DNS resolution, TCP connect and TLS handshake to the API host each take under 1 s.
 
@@ -147,15 +148,20 @@ def test_api_network_phase_is_faster_than_the_limit(
     median = statistics.median(samples)
     limit = float(params.get("network_phase_limit_ms", PHASE_LIMIT_MS))
     baseline.number(f"{phase} median", median, abs=limit, direction="higher_is_worse", unit="ms")
-    assert median < limit, (
-        f"{phase} to {network.address or target.api.base_url}: median {median:.1f} ms of "
-        f"{len(samples)} tries ({', '.join(f'{s:.1f}' for s in samples)} ms); limit "
-        f"{limit:g} ms (params.network_phase_limit_ms)"
+    baseline.limit(
+        f"{phase} median (limit)",
+        median,
+        below=limit,
+        unit="ms",
+        source=f"params.network_phase_limit_ms, default {PHASE_LIMIT_MS:g}",
+        note=f"{phase} to {network.address or target.api.base_url}, {len(samples)} tries: "
+        + ", ".join(f"{s:.1f}" for s in samples)
+        + " ms",
     )
 
 
 def test_api_tls_certificate_is_valid_long_enough_with_a_modern_protocol(
-    network: Timings, target: Any
+    network: Timings, target: TargetEnv, baseline: Baseline
 ) -> None:
     """The API's certificate verifies and stays valid tls.cert_min_days more; TLS >= min_version.
 
@@ -167,11 +173,14 @@ def test_api_tls_certificate_is_valid_long_enough_with_a_modern_protocol(
         if target.tls.required:
             pytest.fail(f"tls.required is true but the API is {target.api.base_url}")
         pytest.skip(f"{target.api.base_url} is not https")
-    minimum = TLS_VERSIONS[target.tls.min_version]
     negotiated = network.tls_version or "none"
-    assert negotiated in TLS_VERSIONS and TLS_VERSIONS[negotiated] >= minimum, (
-        f"the API negotiated {negotiated}; at least {target.tls.min_version} is required "
-        "(tls.min_version)"
+    assert negotiated in TLS_VERSION_NUMBERS, f"the API negotiated {negotiated}"
+    baseline.limit(
+        "tls version",
+        TLS_VERSION_NUMBERS[negotiated],
+        at_least=TLS_VERSION_NUMBERS[target.tls.min_version],
+        source=f"tls.min_version {target.tls.min_version} in prodval.yaml",
+        note=f"the API negotiated {negotiated}",
     )
     if not network.cert:
         pytest.skip("api.verify_tls is false: the certificate is not verified, nor its expiry")
@@ -179,8 +188,11 @@ def test_api_tls_certificate_is_valid_long_enough_with_a_modern_protocol(
         ssl.cert_time_to_seconds(network.cert["notAfter"]), dt.timezone.utc
     )
     days_left = (expires - dt.datetime.now(dt.timezone.utc)).total_seconds() / 86400
-    min_days = target.tls.cert_min_days
-    assert days_left >= min_days, (
-        f"the API's certificate expires {expires:%Y-%m-%d %H:%M} UTC, in {days_left:.1f} days; "
-        f"it must stay valid at least {min_days} days (tls.cert_min_days)"
+    baseline.limit(
+        "certificate validity",
+        round(days_left, 1),
+        at_least=target.tls.cert_min_days,
+        unit="days",
+        source="tls.cert_min_days in prodval.yaml",
+        note=f"the API's certificate expires {expires:%Y-%m-%d %H:%M} UTC",
     )

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from pytest_prodval import Baseline, TargetEnv
 
 pytestmark = [pytest.mark.infrastructure]
 
@@ -47,7 +48,7 @@ def _scrape(api: httpx.Client) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def cpu_windows(api: httpx.Client, target: Any) -> dict[str, list[float]]:
+def cpu_windows(api: httpx.Client, target: TargetEnv) -> dict[str, list[float]]:
     """Host and API process CPU per window, sampled until the judged gauges look settled."""
     limit = float(target.slo.cpu_percent)
     judged = [PROCESS_CPU, HOST_CPU] if target.protected else [PROCESS_CPU]
@@ -79,7 +80,7 @@ def _cpu_story(windows: dict[str, list[float]]) -> str:
 
 @pytest.mark.parametrize("gauge", [PROCESS_CPU, HOST_CPU])
 def test_cpu_use_does_not_stay_above_the_slo(
-    gauge: str, cpu_windows: dict[str, list[float]], target: Any
+    gauge: str, cpu_windows: dict[str, list[float]], target: TargetEnv, baseline: Baseline
 ) -> None:
     """The API process's CPU (and, on protected environments, the host's) gets under the SLO.
 
@@ -97,15 +98,20 @@ def test_cpu_use_does_not_stay_above_the_slo(
     recent = samples[-CPU_WINDOWS:]
     observed = statistics.median(recent)
     limit = float(target.slo.cpu_percent)
-    assert observed <= limit, (
-        f"{gauge} stayed above {limit:g}% (slo.cpu_percent) for "
-        f"{len(samples) * CPU_WINDOW_S:g} s: median of the last {len(recent)} windows "
-        f"{observed:.0f}%; {_cpu_story(cpu_windows)}"
+    baseline.limit(
+        f"median of the last {CPU_WINDOWS} windows",
+        observed,
+        at_most=limit,
+        unit="%",
+        source="slo.cpu_percent in prodval.yaml",
+        note=f"sampled for {len(samples) * CPU_WINDOW_S:g} s; {_cpu_story(cpu_windows)}",
     )
 
 
 @pytest.mark.parametrize("resource", ["memory", "disk"])
-def test_host_resource_use_is_within_the_slo(resource: str, api: httpx.Client, target: Any) -> None:
+def test_host_resource_use_is_within_the_slo(
+    resource: str, api: httpx.Client, target: TargetEnv, baseline: Baseline
+) -> None:
     """The API host's memory use and its storage disk's use stay under their SLOs.
 
     Guards against: a host running out of memory (leaks, an undersized host) or disk (the
@@ -115,8 +121,8 @@ def test_host_resource_use_is_within_the_slo(resource: str, api: httpx.Client, t
     values = _scrape(api)
     assert metric in values, f"GET /metrics has no {metric} gauge"
     limit = float(getattr(target.slo, slo_key))
-    assert values[metric] <= limit, (
-        f"{metric} {values[metric]:.1f}%; limit {limit:g}% (slo.{slo_key})"
+    baseline.limit(
+        metric, values[metric], at_most=limit, unit="%", source=f"slo.{slo_key} in prodval.yaml"
     )
 
 

@@ -73,7 +73,7 @@ class _Sink:
             return
         runner = self.environment.runner
         if isinstance(runner, WorkerRunner):
-            runner.send_message("prodval_samples", lines)
+            runner.send_message("prodval_samples", {"lines": lines})
         else:
             write_lines(lines)
 
@@ -87,7 +87,6 @@ def write_lines(lines: list[str]) -> None:
             out.write("\n".join(lines) + "\n")
 
 
-@events.request.add_listener
 def _on_request(
     request_type: str,
     name: str,
@@ -109,12 +108,13 @@ def _on_request(
     )
 
 
-@events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     SINK.environment = environment
     runner = environment.runner
     if isinstance(runner, MasterRunner):
-        runner.register_message("prodval_samples", lambda msg, **_kw: write_lines(msg.data))
+        runner.register_message(
+            "prodval_samples", lambda msg, **_kw: write_lines(msg.data["lines"])
+        )
     if not isinstance(runner, MasterRunner):
         gevent.spawn(_flush_forever)
     if not isinstance(runner, WorkerRunner):
@@ -150,13 +150,11 @@ def _watch_errors(environment: Environment) -> None:
             return
 
 
-@events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     # A worker must hand its last batch over while the master still listens.
     SINK.flush()
 
 
-@events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
     SINK.flush()
 
@@ -265,7 +263,7 @@ class Uploader(FastHttpUser):
 
     @task
     def upload(self) -> None:
-        body = f"prodval synthetic load document {uuid.uuid4()}\n".encode() * 10
+        body = f"prodval synthetic load document {uuid.uuid4()}\n" * 10  # ASCII: bytes as sent
         headers = {
             **WRITE_HEADERS,
             "Content-Type": "text/plain",
@@ -281,6 +279,12 @@ class Uploader(FastHttpUser):
             else:
                 response.failure(f"upload answered {response.status_code}")
 
+
+# Registered by calls, not decorators: Locust's EventHook is untyped (mypy: untyped_calls_exclude).
+events.request.add_listener(_on_request)
+events.init.add_listener(_on_init)
+events.test_stop.add_listener(_on_test_stop)
+events.quitting.add_listener(_on_quitting)
 
 # Uploader with fixed_count 0 would still be picked by weight; drop it when uploads are off.
 if UPLOAD_EVERY_S <= 0:

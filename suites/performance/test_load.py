@@ -7,14 +7,12 @@ docs/performance.md and docs/statistics.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
-from pytest_prodval.load.driver import LoadRun
-from pytest_prodval.load.samples import CONTROL, window_medians
+from pytest_prodval import CONTROL, Baseline, LoadRun, TargetEnv, window_medians
 
 from .conftest import baseline_note
 
@@ -34,21 +32,33 @@ def _fail_if_stopped(run: LoadRun) -> None:
         pytest.fail(run.stopped_early)
 
 
-def test_the_api_p95_under_load_is_within_the_slo(load_run: LoadRun, target: Any) -> None:
+def _slo(key: str) -> str:
+    return f"slo.{key} in prodval.yaml"
+
+
+def test_the_api_p95_under_load_is_within_the_slo(
+    load_run: LoadRun, target: TargetEnv, baseline: Baseline
+) -> None:
     """Under the environment's load profile, the p95 of all API requests is below slo.api_p95_ms.
 
     Guards against: an API that is fast alone but slow under concurrent traffic.
     """
     latencies = load_run.samples.api_latencies(load_run.profile.warmup_s)
-    assert latencies.size, "no successful API request under load"
-    p95 = float(np.quantile(latencies, 0.95))
-    assert p95 < target.slo.api_p95_ms, (
-        f"API p95 under load is {p95:.1f} ms, SLO {target.slo.api_p95_ms:g} ms "
-        f"({latencies.size} requests; {load_run.profile.describe()})"
+    if not latencies.size:
+        pytest.fail("no successful API request under load")
+    baseline.limit(
+        "API p95 under load",
+        float(np.quantile(latencies, 0.95)),
+        below=target.slo.api_p95_ms,
+        unit="ms",
+        source=_slo("api_p95_ms"),
+        note=f"{latencies.size} requests; {load_run.profile.describe()}",
     )
 
 
-def test_the_error_ratio_under_load_is_below_the_slo(load_run: LoadRun, target: Any) -> None:
+def test_the_error_ratio_under_load_is_below_the_slo(
+    load_run: LoadRun, target: TargetEnv, baseline: Baseline
+) -> None:
     """Under load, the share of failed API requests is below slo.error_ratio.
 
     Guards against: errors that appear only under concurrency (pool exhaustion, timeouts).
@@ -56,22 +66,31 @@ def test_the_error_ratio_under_load_is_below_the_slo(load_run: LoadRun, target: 
     _fail_if_stopped(load_run)
     samples = load_run.samples
     by_endpoint = ", ".join(f"{e.name}: {e.failures}/{e.count}" for e in samples.api())
-    assert samples.error_ratio() < target.slo.error_ratio, (
-        f"{samples.failures()} of {samples.requests()} requests failed "
-        f"({samples.error_ratio():.2%}), SLO {target.slo.error_ratio:.2%}: {by_endpoint}"
+    baseline.limit(
+        "failed requests under load",
+        samples.error_ratio() * 100,
+        below=target.slo.error_ratio * 100,
+        unit="%",
+        source=_slo("error_ratio"),
+        note=f"{samples.failures()} of {samples.requests()} requests failed: {by_endpoint}",
     )
 
 
-def test_the_throughput_under_load_reaches_the_minimum(load_run: LoadRun, target: Any) -> None:
+def test_the_throughput_under_load_reaches_the_minimum(
+    load_run: LoadRun, target: TargetEnv, baseline: Baseline
+) -> None:
     """Under load, the API serves at least slo.min_rps requests per second.
 
     Guards against: a release whose capacity dropped below what the environment needs.
     """
     _fail_if_stopped(load_run)
-    rps = load_run.samples.rps(load_run.profile.warmup_s)
-    assert rps >= target.slo.min_rps, (
-        f"{rps:.1f} requests/s under load, SLO min_rps {target.slo.min_rps:g} "
-        f"({load_run.profile.describe()})"
+    baseline.limit(
+        "throughput under load",
+        load_run.samples.rps(load_run.profile.warmup_s),
+        at_least=target.slo.min_rps,
+        unit="req/s",
+        source=_slo("min_rps"),
+        note=load_run.profile.describe(),
     )
 
 
@@ -80,7 +99,7 @@ def test_the_throughput_under_load_reaches_the_minimum(load_run: LoadRun, target
     [("database", "db_p95_ms"), ("parser", "external_ms"), ("embedder", "external_ms")],
 )
 def test_dependency_latency_seen_by_ready_under_load_is_within_its_slo(
-    load_run: LoadRun, target: Any, probe: str, slo_key: str
+    load_run: LoadRun, target: TargetEnv, baseline: Baseline, probe: str, slo_key: str
 ) -> None:
     """Under load, the database and external-service latency /ready reports stays within the SLO.
 
@@ -90,18 +109,20 @@ def test_dependency_latency_seen_by_ready_under_load_is_within_its_slo(
     endpoint = load_run.samples.endpoints.get(f"probe: {probe}")
     if endpoint is None or endpoint.count == 0:
         pytest.skip(f"/ready reported no {probe} latency under load (not measurable here)")
-    p95 = endpoint.after(load_run.profile.warmup_s).p95()
-    limit = float(getattr(target.slo, slo_key))
-    assert p95 < limit, f"{probe} p95 under load is {p95:.1f} ms, SLO {slo_key} {limit:g} ms"
+    baseline.limit(
+        f"{probe} p95 under load",
+        endpoint.after(load_run.profile.warmup_s).p95(),
+        below=float(getattr(target.slo, slo_key)),
+        unit="ms",
+        source=_slo(slo_key),
+    )
 
 
 @pytest.mark.parametrize("name", ENDPOINTS)
 def test_endpoint_latency_under_load_is_not_slower_than_the_baseline(
     load_run: LoadRun,
-    baseline: Any,
-    target: Any,
-    pytestconfig: pytest.Config,
-    chart_panel: Callable[[str, list[float]], None],
+    baseline: Baseline,
+    target: TargetEnv,
     params: dict[str, Any],
     name: str,
 ) -> None:
@@ -125,11 +146,9 @@ def test_endpoint_latency_under_load_is_not_slower_than_the_baseline(
     # moves by the control's ratio; of the controls measured, this one tracked the machine
     # best (docs/performance.md, "Choosing the control").
     control = load_run.samples.endpoints.get(CONTROL)
-    samples = [float(v) for v in endpoint.latencies()]
-    chart_panel(f"latency of {name}", samples)
     baseline.distribution(
         f"latency of {name}",
-        samples,
+        [float(v) for v in endpoint.latencies()],
         unit="ms",
         tolerance=float(params.get("latency_tolerance", TOLERANCE)),
         alpha=ALPHA,
@@ -139,5 +158,6 @@ def test_endpoint_latency_under_load_is_not_slower_than_the_baseline(
         control=None if control is None else [float(v) for v in control.after(warmup).latencies()],
         control_name=CONTROL,
         calibration="ratio",
-        note=baseline_note(pytestconfig, target),
+        note=baseline_note(baseline, target),
+        attachments={"locust_report": load_run.html},
     )

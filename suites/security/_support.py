@@ -19,16 +19,17 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from pytest_prodval.unreachable import TargetUnreachable, connection_error
+from pytest_prodval import TargetUnreachable, connection_error
 
 __all__ = [
     "FORGERIES",
+    "ClientFor",
     "RawResponse",
     "TokenFactory",
     "authority",
@@ -40,6 +41,9 @@ __all__ = [
     "raw_exchange",
     "tls_context",
 ]
+
+# The ``client_for`` fixture: ``client_for(role)`` is ``api_as(role)`` or a skip.
+ClientFor = Callable[[str], httpx.Client]
 
 # What an error answer must never show: stack traces, source paths, framework and server
 # versions. Matched case-sensitively against bodies and every header value.

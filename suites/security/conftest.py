@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from ._support import TokenFactory, tls_context
+from pytest_prodval import TargetEnv
+
+from ._support import ClientFor, TokenFactory, tls_context
 
 DEFAULT_ISSUER = "docpipe"
 DEFAULT_TENANT = "acme"
 
 
-def verify_option(target: Any) -> ssl.SSLContext | bool:
+def verify_option(target: TargetEnv) -> ssl.SSLContext | bool:
     """TLS verification as the plugin's clients do it: the configured CA, else the system's."""
     if not target.api.verify_tls:
         return False
@@ -23,7 +25,7 @@ def verify_option(target: Any) -> ssl.SSLContext | bool:
 
 
 @pytest.fixture(scope="session")
-def anonymous(target: Any) -> Iterator[httpx.Client]:
+def anonymous(target: TargetEnv) -> Iterator[httpx.Client]:
     """A client for the target's API that sends no credentials at all (only the configured
     extra headers, minus anything that authenticates)."""
     headers = {
@@ -57,13 +59,12 @@ def tokens(params: dict[str, Any]) -> TokenFactory:
 
 
 @pytest.fixture(scope="session")
-def client_for(target: Any, api_as: Any) -> Any:
+def client_for(target: TargetEnv, api_as: Callable[[str], httpx.Client]) -> ClientFor:
     """``client_for(role)``: ``api_as(role)``, or a skip naming the role when it is not set up."""
 
     def get(role: str) -> httpx.Client:
         if role not in target.credentials:
             pytest.skip(f"no credentials for role {role!r} in environment {target.name!r}")
-        client: httpx.Client = api_as(role)
-        return client
+        return api_as(role)
 
     return get

@@ -8,12 +8,17 @@ Write routes get no body, so even a route that skipped authentication changes no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
+from pytest_prodval import Baseline
+
 from ._support import FORGERIES, TokenFactory, random_id
+
+if TYPE_CHECKING:
+    from ..conftest import SyntheticDocuments
 
 pytestmark = [pytest.mark.security]
 
@@ -68,7 +73,7 @@ def test_a_protected_route_answers_401_without_credentials(
 
 
 def test_no_route_accepts_bogus_credentials_and_the_route_table_matches_the_baseline(
-    anonymous: httpx.Client, baseline: Any
+    anonymous: httpx.Client, baseline: Baseline
 ) -> None:
     """Every protected route with every kind of bogus credential answers 401, as in the baseline.
 
@@ -122,7 +127,7 @@ def test_a_forged_or_invalid_jwt_is_refused(
 
 @pytest.mark.synthetic
 def test_a_valid_viewer_jwt_reads_a_document_and_a_forged_admin_jwt_does_not(
-    synthetic: Any, tokens: TokenFactory, anonymous: httpx.Client, baseline: Any
+    synthetic: SyntheticDocuments, tokens: TokenFactory, anonymous: httpx.Client, baseline: Baseline
 ) -> None:
     """A valid viewer JWT reads a real document (200); forged admin JWTs get 401 on it.
 

@@ -10,11 +10,17 @@ checks are synthetic.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ._support import error_body, random_id
+from pytest_prodval import Baseline
+
+from .._support import AwaitState
+from ._support import ClientFor, error_body, random_id
+
+if TYPE_CHECKING:
+    from ..conftest import SyntheticDocuments
 
 pytestmark = [pytest.mark.security]
 
@@ -37,7 +43,7 @@ def _path(template: str) -> str:
 
 @pytest.mark.parametrize("role", ["viewer", "operator"])
 def test_a_lower_role_is_refused_every_route_above_its_rank(
-    client_for: Any, role: str, baseline: Any
+    client_for: ClientFor, role: str, baseline: Baseline
 ) -> None:
     """Viewer (and operator) credentials on routes of a higher role answer 403, as recorded.
 
@@ -58,7 +64,7 @@ def test_a_lower_role_is_refused_every_route_above_its_rank(
 
 @pytest.mark.synthetic
 def test_another_tenant_cannot_read_or_delete_a_document(
-    synthetic: Any, client_for: Any, baseline: Any
+    synthetic: SyntheticDocuments, client_for: ClientFor, baseline: Baseline
 ) -> None:
     """Another tenant's admin gets a random id's 404 on every route of a document (BOLA).
 
@@ -108,7 +114,7 @@ def test_another_tenant_cannot_read_or_delete_a_document(
 
 @pytest.mark.synthetic
 def test_a_document_response_exposes_no_field_beyond_the_baseline(
-    synthetic: Any, baseline: Any
+    synthetic: SyntheticDocuments, baseline: Baseline
 ) -> None:
     """The upload answer and GET /documents/{id} carry exactly the baseline's fields.
 
@@ -129,7 +135,7 @@ def test_a_document_response_exposes_no_field_beyond_the_baseline(
 
 @pytest.mark.synthetic
 def test_a_result_response_exposes_no_field_beyond_the_baseline(
-    synthetic: Any, await_state: Any, baseline: Any
+    synthetic: SyntheticDocuments, await_state: AwaitState, baseline: Baseline
 ) -> None:
     """GET /documents/{id}/result of a processed document carries exactly the baseline's fields.
 

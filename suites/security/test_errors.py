@@ -9,12 +9,17 @@ are refused before anything is stored; the two that go to the upload route are s
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from ._support import authority, grouped, leaks, random_id, raw_exchange
+from pytest_prodval import Baseline, TargetEnv
+
+from ._support import ClientFor, authority, grouped, leaks, random_id, raw_exchange
+
+if TYPE_CHECKING:
+    from ..conftest import SyntheticDocuments
 
 pytestmark = [pytest.mark.security]
 
@@ -56,12 +61,12 @@ def _summary(name: str, status: int, found: list[str]) -> list[tuple[str, str]]:
     return problems
 
 
-def _clients(anonymous: httpx.Client, client_for: Any) -> dict[str, httpx.Client]:
+def _clients(anonymous: httpx.Client, client_for: ClientFor) -> dict[str, httpx.Client]:
     return {"anonymous": anonymous, "viewer": client_for("viewer"), "admin": client_for("admin")}
 
 
 def test_provoked_errors_are_4xx_without_traces_or_versions(
-    anonymous: httpx.Client, client_for: Any, baseline: Any
+    anonymous: httpx.Client, client_for: ClientFor, baseline: Baseline
 ) -> None:
     """Provoked errors (bad routes, methods, ids, parameters, credentials) are clean 4xx.
 
@@ -96,7 +101,9 @@ def test_no_answer_names_the_server_software_or_its_version(anonymous: httpx.Cli
     assert not problems, "answers fingerprint the server:\n  " + grouped(problems)
 
 
-def test_a_broken_request_line_is_refused_without_details(target: Any, baseline: Any) -> None:
+def test_a_broken_request_line_is_refused_without_details(
+    target: TargetEnv, baseline: Baseline
+) -> None:
     """A request line that is not HTTP answers 400 from the server, with nothing given away.
 
     Guards against: the HTTP server's own error page exposing its name or version.
@@ -117,7 +124,7 @@ def test_a_broken_request_line_is_refused_without_details(target: Any, baseline:
 
 @pytest.mark.synthetic
 def test_refused_uploads_answer_4xx_without_details(
-    synthetic: Any, target: Any, client_for: Any, baseline: Any
+    synthetic: SyntheticDocuments, target: TargetEnv, client_for: ClientFor, baseline: Baseline
 ) -> None:
     """Uploads with a broken multipart body or a declared 2 GB body get a 4xx giving nothing away.
 

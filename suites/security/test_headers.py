@@ -7,12 +7,17 @@ deployment (or a proxy in front of it) shows up as a diff.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
+from pytest_prodval import Baseline
+
 from ._support import grouped, random_id
+
+if TYPE_CHECKING:
+    from ..conftest import SyntheticDocuments
 
 pytestmark = [pytest.mark.security]
 
@@ -50,7 +55,7 @@ def _no_store(response: httpx.Response) -> bool:
 
 
 def test_every_kind_of_answer_carries_the_security_headers(
-    anonymous: httpx.Client, api: httpx.Client, baseline: Any
+    anonymous: httpx.Client, api: httpx.Client, baseline: Baseline
 ) -> None:
     """200, 401, 404 and 405 answers carry nosniff, CSP frame-ancestors and X-Frame-Options.
 
@@ -81,7 +86,7 @@ def test_every_kind_of_answer_carries_the_security_headers(
 
 
 @pytest.mark.synthetic
-def test_document_data_is_never_cached(synthetic: Any, baseline: Any) -> None:
+def test_document_data_is_never_cached(synthetic: SyntheticDocuments, baseline: Baseline) -> None:
     """Answers carrying document data (upload, document, content) say Cache-Control: no-store.
 
     The content is also served as an attachment, with nosniff and a framing policy.
@@ -133,7 +138,7 @@ def _cors_problems(name: str, response: httpx.Response) -> list[str]:
 
 
 def test_a_foreign_origin_is_not_granted_cors_access(
-    api: httpx.Client, anonymous: httpx.Client, baseline: Any
+    api: httpx.Client, anonymous: httpx.Client, baseline: Baseline
 ) -> None:
     """Requests and preflights from a foreign origin get no CORS grant.
 

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_prodval import Baseline, TargetEnv
+
 from ._support import endpoint, reaching, tls_context
 
 pytestmark = [pytest.mark.security]
@@ -25,7 +27,7 @@ VERSION_ORDER = {"TLSv1": 10, "TLSv1.1": 11, "TLSv1.2": 12, "TLSv1.3": 13}
 CLIENT_CANNOT_OFFER = ("NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE", "NO_SUITABLE")
 
 
-def _https(target: Any) -> tuple[str, int]:
+def _https(target: TargetEnv) -> tuple[str, int]:
     scheme, host, port = endpoint(target.api.base_url)
     if scheme != "https":
         if target.tls.required:
@@ -50,7 +52,7 @@ def _handshake(
 
 
 @pytest.fixture(scope="module")
-def verified_handshake(target: Any) -> tuple[str | None, dict[str, Any]]:
+def verified_handshake(target: TargetEnv) -> tuple[str | None, dict[str, Any]]:
     """One handshake with default client settings, verifying chain and host name."""
     host, port = _https(target)
     if not target.api.verify_tls:
@@ -65,7 +67,7 @@ def verified_handshake(target: Any) -> tuple[str | None, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("legacy", ["TLSv1", "TLSv1.1"])
-def test_a_legacy_tls_handshake_is_refused(target: Any, legacy: str) -> None:
+def test_a_legacy_tls_handshake_is_refused(target: TargetEnv, legacy: str) -> None:
     """A client that offers only TLS 1.0 or 1.1 cannot complete a handshake.
 
     Guards against: a server or load balancer re-enabling protocols with known weaknesses
@@ -97,7 +99,7 @@ def test_a_legacy_tls_handshake_is_refused(target: Any, legacy: str) -> None:
 
 
 def test_the_negotiated_tls_version_meets_the_minimum(
-    target: Any, verified_handshake: tuple[str | None, dict[str, Any]]
+    target: TargetEnv, verified_handshake: tuple[str | None, dict[str, Any]], baseline: Baseline
 ) -> None:
     """A default client negotiates at least ``tls.min_version``.
 
@@ -106,13 +108,19 @@ def test_the_negotiated_tls_version_meets_the_minimum(
     """
     negotiated, _ = verified_handshake
     minimum = target.tls.min_version
-    assert VERSION_ORDER.get(negotiated or "", 0) >= VERSION_ORDER[minimum], (
-        f"negotiated {negotiated}, below tls.min_version {minimum} (prodval.yaml)"
+    assert negotiated in VERSION_ORDER, f"negotiated {negotiated}, not a known TLS version"
+    # As numbers (TLSv1.2 is 1.2), so that the minimum is a limit.
+    baseline.limit(
+        "tls version",
+        VERSION_ORDER[negotiated] / 10,
+        at_least=VERSION_ORDER[minimum] / 10,
+        source=f"tls.min_version {minimum} in prodval.yaml",
+        note=f"negotiated {negotiated}",
     )
 
 
 def test_the_certificate_verifies_and_is_far_from_expiry(
-    target: Any, verified_handshake: tuple[str | None, dict[str, Any]]
+    target: TargetEnv, verified_handshake: tuple[str | None, dict[str, Any]], baseline: Baseline
 ) -> None:
     """The server certificate verifies and expires more than ``tls.cert_min_days`` from now.
 
@@ -126,14 +134,19 @@ def test_the_certificate_verifies_and_is_far_from_expiry(
     not_after = certificate.get("notAfter")
     assert not_after, "the verified peer certificate has no notAfter"
     days_left = (ssl.cert_time_to_seconds(not_after) - time.time()) / 86400
-    minimum = target.tls.cert_min_days
-    assert days_left > minimum, (
-        f"the API certificate expires in {days_left:.1f} days ({not_after}); "
-        f"tls.cert_min_days (prodval.yaml) requires more than {minimum}"
+    baseline.limit(
+        "certificate validity",
+        round(days_left, 1),
+        above=target.tls.cert_min_days,
+        unit="days",
+        source="tls.cert_min_days in prodval.yaml",
+        note=f"the API certificate expires {not_after}",
     )
 
 
-def test_hsts_is_sent_over_https(target: Any, anonymous: httpx.Client) -> None:
+def test_hsts_is_sent_over_https(
+    target: TargetEnv, anonymous: httpx.Client, baseline: Baseline
+) -> None:
     """HTTPS answers carry Strict-Transport-Security with a max-age of at least 180 days.
 
     Guards against: HSTS dropped by a proxy or config change (`weak_headers`), which lets a
@@ -155,6 +168,12 @@ def test_hsts_is_sent_over_https(target: Any, anonymous: httpx.Client) -> None:
         if part.strip()
     }
     max_age = directives.get("max-age", "")
-    assert max_age.isdigit() and int(max_age) >= 180 * 86400, (
-        f"Strict-Transport-Security {value!r}: max-age below 180 days (15552000 s)"
+    assert max_age.isdigit(), f"Strict-Transport-Security {value!r}: no numeric max-age"
+    baseline.limit(
+        "hsts max-age",
+        int(max_age),
+        at_least=180 * 86400,
+        unit="s",
+        source="180 days, the HSTS preload minimum",
+        note=f"Strict-Transport-Security {value!r}",
     )

@@ -7,7 +7,7 @@ import numbers
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
-from .verdict import Entry
+from ..verdict import Entry
 
 __all__ = [
     "DIRECTIONS",

@@ -30,9 +30,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .calibration import MIN_WINDOWS, Calibration, as_values, calibrate
-from .display import fmt_num, fmt_pct, fmt_ratio, shorten
-from .options import (
+from ..stats.calibration import MIN_WINDOWS, Calibration, as_values, calibrate
+from ..stats.ranks import (
+    ALTERNATIVE,
+    Effect,
+    as_samples,
+    hodges_lehmann,
+    p_value,
+    summary,
+    thin,
+)
+from ..verdict import Entry, Status, Verdict
+from .arguments import (
     Direction,
     check_entry,
     check_options,
@@ -42,16 +51,7 @@ from .options import (
     parse_unit,
     resolve_unit,
 )
-from .ranks import (
-    ALTERNATIVE,
-    Effect,
-    as_samples,
-    hodges_lehmann,
-    p_value,
-    summary,
-    thin,
-)
-from .verdict import Entry, Status, Verdict
+from .display import fmt_num, fmt_pct, fmt_ratio, shorten
 
 __all__ = ["DistributionComparator"]
 

@@ -1,17 +1,23 @@
 """pytest plugin for prodval-gate's preflight: the target must answer before checks run.
 
-The gate runs ``pytest --collect-only -p pytest_prodval.gate_preflight ...``: one process
-that validates the config and the baseline (the plugin's own checks, exit code 4), collects
-the checks (exit code 5 when none), and, here, waits up to ``PRODVAL_GATE_PROBE_S`` seconds
+The gate runs ``pytest --collect-only -p pytest_prodval.gate.preflight ...``: one process that
+validates the config and the baseline (the plugin's own checks, exit code 4), collects the
+checks (exit code 5 when none), and, here, waits up to ``PRODVAL_GATE_PROBE_S`` seconds
 (default 15) for the target's API to answer any HTTP request. An unreachable target is a
 usage error (exit code 4) whose message says so; nothing is sent but one GET of the version
 path (or ``/``).
+
+This process reads the validation project's pytest configuration anyway, so it also reports
+the project's verification selection (ini ``prodval_gate_verify``) to the gate, as JSON in the
+file ``--prodval-gate-verify-out`` names.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,14 +26,17 @@ __all__ = ["PROBE_ENV", "probe"]
 PROBE_ENV = "PRODVAL_GATE_PROBE_S"
 DEFAULT_PROBE_S = 15.0
 PROBE_EVERY_S = 1.0
+VERIFY_INI = "prodval_gate_verify"
+
+_ANSWER = pytest.StashKey[str]()
 
 
 def probe(env: object, deadline_s: float) -> str:
     """GET the environment's version path until it answers; the answer, or raise UsageError."""
     import httpx
 
-    from .config import TargetEnv
-    from .target import sync_client
+    from ..config import TargetEnv
+    from ..target import sync_client
 
     assert isinstance(env, TargetEnv)
     redactor = env.redactor()
@@ -49,22 +58,43 @@ def probe(env: object, deadline_s: float) -> str:
                 f"prodval-gate preflight: target unreachable within {deadline_s:g} s: "
                 f"GET {url}: {problem}"
             )
-        time.sleep(PROBE_EVERY_S)
+        time.sleep(PROBE_EVERY_S)  # between attempts at a target that is not up yet
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--prodval-gate-verify-out",
+        dest="prodval_gate_verify_out",
+        default=None,
+        metavar="PATH",
+        help="prodval-gate's preflight: write the ini prodval_gate_verify here (JSON).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    out = config.getoption("prodval_gate_verify_out")
+    if out:
+        value = config.getini(VERIFY_INI)
+        Path(out).write_text(json.dumps({VERIFY_INI: value}) + "\n", encoding="utf-8")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    prodval = session.config.pluginmanager.get_plugin("prodval-session")
-    if prodval is None:
+    from ..config import load_config
+    from ..errors import ConfigError
+    from ..options import RunOptions
+
+    options = RunOptions.from_config(session.config)
+    if options.target_env is None:
         raise pytest.UsageError("prodval-gate preflight: no target environment chosen")
+    try:
+        env = load_config(options.shown(options.config_path)).environment(options.target_env)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     seconds = float(os.environ.get(PROBE_ENV, DEFAULT_PROBE_S))
-    answer = probe(prodval.env, seconds)
-    session.config.stash[_ANSWER] = answer
+    session.config.stash[_ANSWER] = probe(env, seconds)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     answer = config.stash.get(_ANSWER, None)
     return [f"prodval-gate preflight: target reachable: {answer}"] if answer else []
-
-
-_ANSWER = pytest.StashKey[str]()

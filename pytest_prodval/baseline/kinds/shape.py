@@ -22,10 +22,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeAlias
 
+from ..verdict import Entry, Status, Verdict
+from .arguments import check_entry, check_options
 from .display import cap_lines, child_path, compact_json, index_path, shorten
 from .exact import to_json_value
-from .options import check_entry, check_options
-from .verdict import Entry, Status, Verdict
 
 __all__ = ["Shape", "ShapeComparator", "merge_shapes", "shape_of"]
 

@@ -33,7 +33,7 @@ def environment_properties(session: ProdvalSession) -> dict[str, str]:
         "target.url": redactor.redact_url(env.api.base_url),
         "target.release": session.target_version or "unknown",
         "baseline.file": session.baseline_display,
-        "baseline.mode": "record" if session.settings.record else "compare",
+        "baseline.mode": "record" if session.options.record else "compare",
         "baseline.provenance": provenance.describe() if provenance else "none",
         "prodval.version": __version__,
     }

@@ -11,9 +11,9 @@ import numbers
 from collections.abc import Iterator
 from typing import Any
 
+from ..verdict import Entry, Status, Verdict
+from .arguments import check_entry, check_options
 from .display import cap_lines, child_path, compact_json, index_path, shorten
-from .options import check_entry, check_options
-from .verdict import Entry, Status, Verdict
 
 __all__ = ["ExactComparator", "to_json_value"]
 

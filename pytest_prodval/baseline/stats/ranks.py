@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from .options import Direction
+from ..kinds.arguments import Direction
 
 __all__ = [
     "MAX_PAIRS",

@@ -10,8 +10,8 @@ import dataclasses
 import numbers
 from typing import Any
 
-from .display import fmt_num, fmt_pair, fmt_pct
-from .options import (
+from ..verdict import Entry, Status, Verdict
+from .arguments import (
     Direction,
     check_entry,
     check_options,
@@ -20,7 +20,7 @@ from .options import (
     parse_unit,
     resolve_unit,
 )
-from .verdict import Entry, Status, Verdict
+from .display import fmt_num, fmt_pair, fmt_pct
 
 __all__ = ["NumberComparator"]
 

@@ -1,0 +1,1 @@
+"""The comparison kinds, one module each; ``registry`` finds them by name."""

@@ -1,0 +1,1 @@
+"""The statistics beneath ``baseline.distribution``: rank tests, windows, control calibration."""

@@ -1,0 +1,59 @@
+"""Every error prodval raises on purpose, under one base.
+
+::
+
+    ProdvalError
+    ├── ConfigError          prodval.yaml cannot be used (one line: file, key path, expectation)
+    ├── BaselineError        a baseline file cannot be trusted (one line naming the file)
+    ├── BaselineMismatch     a check's comparison failed (also an AssertionError)
+    ├── TargetUnreachable    the target or a part of it did not answer
+    ├── CheckTimedOut        a check ran out of its time budget
+    └── LoadError            the load generator could not run (also a RuntimeError)
+
+``except ProdvalError`` catches all of them; each ``str(error)`` is the message an operator
+reads. This module imports nothing, so any part of the plugin may raise from it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BaselineError",
+    "BaselineMismatch",
+    "CheckTimedOut",
+    "ConfigError",
+    "LoadError",
+    "ProdvalError",
+    "TargetUnreachable",
+]
+
+
+class ProdvalError(Exception):
+    """Base of every error prodval raises on purpose."""
+
+
+class ConfigError(ProdvalError):
+    """``prodval.yaml`` cannot be used; ``str(error)`` is one line: ``<file>: <key path>: ...``."""
+
+    def __init__(self, message: str) -> None:
+        # One line always: these end up in pytest's usage-error output and in CI summaries.
+        super().__init__(" ".join(message.split("\n")).replace("\r", " "))
+
+
+class BaselineError(ProdvalError):
+    """A baseline file that cannot be trusted: str() is a one-line message naming the file."""
+
+
+class BaselineMismatch(ProdvalError, AssertionError):
+    """A comparison with the baseline failed; the message carries the evidence."""
+
+
+class TargetUnreachable(ProdvalError):
+    """The target (or a part of it) did not answer; the message says which and how."""
+
+
+class CheckTimedOut(ProdvalError):
+    """A check ran out of its time budget."""
+
+
+class LoadError(ProdvalError, RuntimeError):
+    """Locust could not run (bad locustfile, crash, hang); the message quotes its log."""

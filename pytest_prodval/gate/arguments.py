@@ -1,0 +1,320 @@
+"""prodval-gate's command line: its options, ``--help``, and the pytest options it refuses.
+
+``parse(argv)`` turns the gate's arguments into ``GateSettings`` or raises ``UsageError`` with
+a one-line message. The pytest options refused after ``--`` are not a copy: they are read from
+the plugin's own option table (``options.add_options``) by their ``dest``, so a renamed or added
+spelling is refused as soon as the plugin defines it; abbreviations argparse would expand
+(``--record-base``) and ``--opt=value`` spellings are refused too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+__all__ = [
+    "GATE_SET",
+    "HELP",
+    "RECORDING",
+    "GateSettings",
+    "UsageError",
+    "forbidden_flags",
+    "parse",
+    "refused",
+]
+
+DEFAULT_TIMEOUT_S = 900
+DEFAULT_ROLLBACK_TIMEOUT_S = 300
+NOTIFY_S = 10.0
+# The options' dests (the plugin's option table) the gate sets itself, and those that record.
+GATE_SET = ("prodval_target_env", "prodval_baseline", "prodval_config", "prodval_summary")
+RECORDING = ("prodval_record_baseline", "prodval_prune", "prodval_confirm_record")
+# pytest's own option for the JUnit XML, which the gate also sets.
+JUNIT_FLAGS = ("--junitxml", "--junit-xml")
+_ENV_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+HELP = """\
+Usage: prodval-gate --env NAME --baseline PATH --rollback COMMAND [options] [-- PYTEST_ARGS...]
+
+Run the validation suites against a fresh deployment and decide the release. When the suites
+fail, time out or are interrupted, run COMMAND to roll back, then run verification checks
+against the rolled-back deployment. Every run that gets past argument checking writes a gate
+record, reports/gate/<UTC time>-<env>.json.
+
+Required:
+  --env NAME              environment from the config file (pytest --target-env)
+  --baseline PATH         baseline to compare with; must exist (pytest --baseline)
+  --rollback COMMAND      shell command that rolls the deployment back, e.g.
+                          'helm rollback docpipe' or 'docpipe rollback'; run with bash -c,
+                          at most once per gate run, and never when the suites pass
+
+Options:
+  --verify SELECTION      pytest arguments for the post-rollback check, split like a shell
+                          line (default: the validation project's ini key
+                          prodval_gate_verify, e.g. -m application -k 'not expected_release':
+                          is the rolled-back deployment healthy, whatever release it runs)
+  --timeout SECONDS       limit for the suite run (default 900); at the limit pytest gets
+                          SIGINT (it tears down synthetic data and writes its reports), then
+                          SIGKILL 30 s later
+  --verify-timeout SECONDS
+                          limit for the verification run (default: --timeout)
+  --rollback-timeout SECONDS
+                          limit for the rollback command (default 300); at the limit its
+                          process group gets SIGTERM, then SIGKILL 30 s later
+  --notify URL            POST a Slack-compatible JSON message (decision, failed checks) to
+                          URL when done; a failed notification is recorded, never changes the
+                          exit code
+  --config PATH           environment config file (default: prodval.yaml); also used to
+                          redact secrets from the rollback output in the record
+  --reports DIR           where reports go (default: reports); the record is DIR/gate/...
+  -h, --help              this text
+  -- PYTEST_ARGS...       passed to every pytest run (collection, suites, verification), e.g.
+                          -- -n 4 -m 'not performance'; the --verify selection comes after them
+
+Exit codes:
+  0  the suites passed; nothing was rolled back
+  1  the suites failed, timed out or were interrupted; rolled back, and the verification passed
+  2  the suites failed, and the rollback failed, timed out or its verification failed: the
+     deployment is in an unknown state and a human must act
+  3  gate misused or misconfigured: bad arguments, invalid config, unreadable baseline,
+     unreachable target, no checks collected, no verification selection, pytest usage error,
+     or another gate holds the environment's lock. Nothing was validated and nothing was
+     rolled back.
+
+pytest's exit codes are mapped explicitly: 0 -> 0; 1 (checks failed), 2 (interrupted),
+3 (internal error), death by a signal and the timeout -> roll back (then 1 or 2); 4 (usage
+error) -> 3; 5 (no checks collected) -> 3, never a pass.
+
+SIGINT or SIGTERM while the suites run stop them and roll back; during the rollback and its
+verification they are noted and the gate finishes (both are bounded by their timeouts).
+
+Environment: PRODVAL_GATE_PYTHON (the Python with pytest-prodval; set by the installed
+prodval-gate), PRODVAL_GATE_LOCK_DIR (lock files; default DIR/gate), PRODVAL_GATE_KILL_AFTER,
+PRODVAL_GATE_PROBE_S, PRODVAL_GATE_COLLECT_S. The gate sets PRODVAL_NO_EMBEDDED_TARGET=1: it
+validates the deployment that is there, never one it starts itself.
+"""
+
+
+class UsageError(Exception):
+    """A bad gate argument: one line, shown with "Try 'prodval-gate --help'."."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GateSettings:
+    """One gate run's arguments, checked; saved as JSON in the run's private work directory."""
+
+    env: str
+    baseline: str
+    rollback: str
+    verify: str | None  # --verify; None: the project's ini key prodval_gate_verify
+    timeout_s: int
+    verify_timeout_s: int
+    rollback_timeout_s: int
+    notify: str | None
+    config: str
+    reports: str
+    pytest_args: tuple[str, ...]
+    python: str
+    kill_after_s: float
+    collect_s: float
+    lock_file: str
+    started_at: float
+
+    @property
+    def common_args(self) -> list[str]:
+        """What every pytest run of the gate gets first."""
+        return [
+            f"--target-env={self.env}",
+            f"--baseline={self.baseline}",
+            f"--prodval-config={self.config}",
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["pytest_args"] = list(self.pytest_args)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GateSettings:
+        return cls(**{**data, "pytest_args": tuple(data["pytest_args"])})
+
+
+# --- the pytest options a gate refuses --------------------------------------------------------
+
+
+class _OptionRecorder:
+    """Stands in for ``pytest.Parser``: keeps each registered option's flags by dest."""
+
+    def __init__(self) -> None:
+        self.flags: dict[str, tuple[str, ...]] = {}
+
+    def getgroup(self, name: str, description: str = "", after: str | None = None) -> Any:
+        return self
+
+    def addoption(self, *flags: str, **attrs: Any) -> None:
+        self.flags[str(attrs["dest"])] = flags
+
+    def addini(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def forbidden_flags() -> tuple[dict[str, str], set[str]]:
+    """{flag: why refused} for the options a gate sets or that record, and every plugin flag."""
+    import pytest
+
+    from ..options import add_options
+
+    recorder = _OptionRecorder()
+    add_options(cast(pytest.Parser, recorder))
+    missing = [dest for dest in (*GATE_SET, *RECORDING) if dest not in recorder.flags]
+    if missing:  # the option table changed under the gate: fail loudly, never refuse less
+        raise RuntimeError(f"prodval-gate: the plugin defines no option for {missing}")
+    why: dict[str, str] = {}
+    for dest in GATE_SET:
+        why |= dict.fromkeys(recorder.flags[dest], "the gate sets it (use the gate's own options)")
+    why |= dict.fromkeys(JUNIT_FLAGS, "the gate sets it (use the gate's own options)")
+    for dest in RECORDING:
+        why |= dict.fromkeys(
+            recorder.flags[dest], "a gate compares with the baseline, never records"
+        )
+    known = {flag for flags in recorder.flags.values() for flag in flags}
+    return why, known | set(JUNIT_FLAGS)
+
+
+def refused(args: Sequence[str], where: str = "after --") -> str | None:
+    """The first argument in ``args`` that a gate refuses, as a one-line message."""
+    why, known = forbidden_flags()
+    for arg in args:
+        if not arg.startswith("--") or arg == "--":
+            continue
+        name = arg.partition("=")[0]
+        if name in why:
+            return f"'{arg}' {where}: {why[name]}"
+        if name in known or len(name) < 3:
+            continue
+        # An abbreviation argparse (with allow_abbrev) would expand to a refused option.
+        expands_to = sorted(flag for flag in why if flag.startswith(name))
+        if expands_to:
+            return f"'{arg}' {where}: abbreviates {expands_to[0]}: {why[expands_to[0]]}"
+    return None
+
+
+# --- the gate's own arguments -----------------------------------------------------------------
+
+_VALUED = {
+    "--env": "env",
+    "--baseline": "baseline",
+    "--rollback": "rollback",
+    "--verify": "verify",
+    "--timeout": "timeout",
+    "--verify-timeout": "verify_timeout",
+    "--rollback-timeout": "rollback_timeout",
+    "--notify": "notify",
+    "--config": "config",
+    "--reports": "reports",
+}
+
+
+def _seconds(option: str, text: str) -> int:
+    if not re.fullmatch(r"[1-9][0-9]*", text):
+        raise UsageError(f"{option} expects a whole number of seconds > 0, got '{text}'")
+    return int(text)
+
+
+def _env_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name, "")
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise UsageError(f"{name}: expected a number of seconds >= 0, got '{text}'")
+    return value
+
+
+def parse(argv: Sequence[str]) -> GateSettings | None:
+    """The gate's settings from its arguments; None for ``--help`` (printed to stdout)."""
+    values: dict[str, str] = {}
+    pytest_args: list[str] = []
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("-h", "--help"):
+            sys.stdout.write(HELP)
+            return None
+        if arg == "--":
+            pytest_args = rest
+            break
+        name, has_value, value = arg.partition("=")
+        if name not in _VALUED:
+            raise UsageError(f"unknown argument '{arg}' (pytest arguments go after --)")
+        if not has_value:
+            if not rest:
+                raise UsageError(f"{name} needs a value")
+            value = rest.pop(0)
+        values[_VALUED[name]] = value
+    for required in ("env", "baseline", "rollback"):
+        if not values.get(required):
+            raise UsageError(f"--{required} is required")
+    env = values["env"]
+    if not _ENV_NAME.fullmatch(env):
+        raise UsageError(f"--env: expected letters, digits, '_', '.' and '-', got '{env}'")
+    verify = values.get("verify")
+    if verify is not None:
+        if not verify.strip():
+            raise UsageError("--verify: expected a pytest selection, got ''")
+        verify_words(verify, "--verify")  # splits, and refuses what a gate refuses
+    timeout_s = _seconds("--timeout", values.get("timeout", str(DEFAULT_TIMEOUT_S)))
+    rollback_timeout_s = _seconds(
+        "--rollback-timeout", values.get("rollback_timeout", str(DEFAULT_ROLLBACK_TIMEOUT_S))
+    )
+    verify_timeout_s = _seconds("--verify-timeout", values.get("verify_timeout", str(timeout_s)))
+    notify = values.get("notify") or None
+    if notify is not None and not re.match(r"https?://", notify):
+        raise UsageError("--notify: expected an http:// or https:// URL")
+    problem = refused(pytest_args)
+    if problem:
+        raise UsageError(problem)
+    reports = values.get("reports") or "reports"
+    lock_dir = os.environ.get("PRODVAL_GATE_LOCK_DIR") or str(Path(reports) / "gate")
+    return GateSettings(
+        env=env,
+        baseline=values["baseline"],
+        rollback=values["rollback"],
+        verify=verify,
+        timeout_s=timeout_s,
+        verify_timeout_s=verify_timeout_s,
+        rollback_timeout_s=rollback_timeout_s,
+        notify=notify,
+        config=values.get("config") or "prodval.yaml",
+        reports=reports,
+        pytest_args=tuple(pytest_args),
+        python=sys.executable,
+        kill_after_s=_env_seconds("PRODVAL_GATE_KILL_AFTER", 30.0),
+        collect_s=_env_seconds("PRODVAL_GATE_COLLECT_S", 300.0) or 300.0,
+        lock_file=str(Path(lock_dir) / f"{env}.lock"),
+        started_at=time.time(),
+    )
+
+
+def verify_words(text: str, source: str) -> list[str]:
+    """A verification selection split like a shell line; UsageError when it cannot be used."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"{source}: cannot split '{text}': {exc}") from None
+    if not words:
+        raise UsageError(f"{source}: expected a pytest selection, got '{text}'")
+    problem = refused(words, f"in {source}")
+    if problem:
+        raise UsageError(problem)
+    return words

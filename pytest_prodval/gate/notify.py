@@ -1,0 +1,76 @@
+"""The gate's notification: a Slack-compatible message about a record, POSTed once.
+
+A failed notification is written into the record and never changes the gate's exit code. The
+record keeps only the webhook's scheme and host: webhook paths carry their secret.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["NOTIFY_CHECKS", "notify", "notify_target", "slack_message"]
+
+NOTIFY_CHECKS = 10
+
+
+def notify_target(url: str) -> str:
+    """Where a notification went, without the path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/…"
+
+
+def slack_message(record: dict[str, Any]) -> dict[str, Any]:
+    """A Slack-compatible message (``text`` fallback plus ``blocks``) about a gate record."""
+    icons = {0: ":white_check_mark:", 1: ":leftwards_arrow_with_hook:"}
+    icon = icons.get(int(record.get("exit_code", 2)), ":rotating_light:")
+    env = record.get("environment")
+    headline = f"{icon} prodval-gate {env}: {record.get('decision')} (exit {record['exit_code']})"
+    failed = (record.get("suites") or {}).get("failed_checks") or []
+    lines = [f"• `{check['check']}`: {check['message'][:200]}" for check in failed[:NOTIFY_CHECKS]]
+    if len(failed) > NOTIFY_CHECKS:
+        lines.append(f"… and {len(failed) - NOTIFY_CHECKS} more (see the gate record)")
+    rollback = record.get("rollback") or {}
+    verification = record.get("verification") or {}
+    facts = [record.get("reason") or ""]
+    if "succeeded" in rollback:
+        facts.append(
+            "rollback: "
+            + ("succeeded" if rollback["succeeded"] else "FAILED")
+            + (" (timed out)" if rollback.get("timed_out") else "")
+        )
+    if "passed" in verification:
+        facts.append("verification: " + ("passed" if verification["passed"] else "FAILED"))
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(f for f in facts if f)}},
+    ]
+    if lines:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "*Failed checks*\n" + "\n".join(lines)},
+            }
+        )
+    return {"text": f"{headline}: {record.get('reason')}", "blocks": blocks}
+
+
+def notify(record: dict[str, Any], url: str, timeout_s: float) -> dict[str, Any]:
+    """POST the record's message to ``url``; what happened, for the record's ``notification``."""
+    body = json.dumps(slack_message(record)).encode()
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    result: dict[str, Any] = {"target": notify_target(url), "sent": False}
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            result.update(sent=True, status=response.status)
+    except urllib.error.HTTPError as exc:
+        result.update(status=exc.code, error=f"HTTP {exc.code}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        result["error"] = f"{type(exc).__name__}: {reason}".replace(url, result["target"])
+    return result

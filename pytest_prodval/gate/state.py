@@ -1,0 +1,216 @@
+"""What one gate run knows, as files: the settings, each phase's outcome, the first signal.
+
+Two directories:
+
+- the private work directory (``mktemp -d``, removed by the shell wrapper at exit): the parsed
+  settings (they hold the raw rollback command and webhook URL), the preflight's report of the
+  ini selection, the rollback's raw output, the first signal the wrapper got (a line
+  ``SIGTERM suites`` it writes from its trap) and the frozen decision;
+- the run directory next to the record, ``reports/gate/<UTC time>-<env>/``: the pytest reports,
+  ``preflight.log``, and one ``phase-<name>.json`` per phase (exit code, timed out, signal,
+  start, seconds; no command line, so nothing there needs redaction).
+
+``Work.facts()`` loads all of it into the ``decision.Facts`` the pure decision takes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..process import Outcome
+from .arguments import GateSettings, UsageError, verify_words
+from .decision import Facts, Limits, Step, preflight_problem
+
+__all__ = ["PhaseResult", "Run", "Work"]
+
+PHASE_NAMES = ("preflight", "suites", "rollback", "verification")
+NO_SELECTION = (
+    "no verification selection: pass --verify SELECTION, or set the ini key "
+    "prodval_gate_verify in the validation project's pytest configuration"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseResult:
+    """A phase's end: the supervised child's outcome, or the problem that kept it from running."""
+
+    outcome: Outcome | None
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.to_json() if self.outcome else None,
+            "problem": self.problem,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PhaseResult:
+        outcome = data.get("outcome")
+        return cls(Outcome.from_json(outcome) if outcome else None, data.get("problem"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    record: Path
+    directory: Path
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def last_line(path: Path, containing: str = "") -> str:
+    """The last non-empty line of a file (that contains ``containing``), for one-line messages."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    found = (line.strip() for line in reversed(lines) if line.strip() and containing in line)
+    return next(found, "")
+
+
+class Work:
+    """The private work directory of one gate run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.settings_path = path / "settings.json"
+        self.parsed_path = path / "parsed"  # for the wrapper: env and lock file, NUL-separated
+        self.rollback_log = path / "rollback.log"
+        self.verify_ini = path / "verify-ini.json"
+        self.interrupted_path = path / "interrupted"
+        self._decision = path / "decision.json"
+        self._run = path / "run.json"
+        self._verify = path / "verify.json"
+
+    # settings and the run's names
+
+    def save_settings(self, settings: GateSettings) -> None:
+        _write_json(self.settings_path, settings.to_json())
+
+    def settings(self) -> GateSettings:
+        return GateSettings.from_json(json.loads(self.settings_path.read_text(encoding="utf-8")))
+
+    def run(self) -> Run:
+        """The record's path and the run directory; claimed on first use."""
+        data = _read_json(self._run)
+        if data is not None:
+            return Run(Path(data["record"]), Path(data["directory"]))
+        settings = self.settings()
+        gate_dir = Path(settings.reports) / "gate"
+        gate_dir.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        n = 1
+        while True:
+            suffix = "" if n == 1 else f"-{n}"
+            record = gate_dir / f"{stamp}-{settings.env}{suffix}.json"
+            try:
+                os.close(os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                break
+            except FileExistsError:
+                n += 1
+        directory = record.with_suffix("")
+        directory.mkdir(exist_ok=True)
+        _write_json(self._run, {"record": str(record), "directory": str(directory)})
+        return Run(record, directory)
+
+    # phases
+
+    def phase_path(self, name: str) -> Path:
+        return self.run().directory / f"phase-{name}.json"
+
+    def save_phase(self, name: str, result: PhaseResult) -> None:
+        _write_json(self.phase_path(name), {"phase": name, **result.to_json()})
+
+    def phase(self, name: str) -> PhaseResult | None:
+        data = _read_json(self.phase_path(name))
+        return PhaseResult.from_json(data) if isinstance(data, dict) else None
+
+    def interruption(self) -> tuple[str | None, str | None]:
+        """The first signal the wrapper got and the phase it arrived in."""
+        try:
+            words = self.interrupted_path.read_text(encoding="utf-8").split()
+        except OSError:
+            return None, None
+        return (words[0] if words else "a signal"), (words[1] if len(words) > 1 else None)
+
+    # the verification selection: --verify, else the project's ini key
+
+    def verification_selection(self) -> tuple[str, list[str]]:
+        """The selection's text and words; UsageError when there is none or it is unusable."""
+        cached = _read_json(self._verify)
+        if isinstance(cached, dict):  # checked once (checking imports pytest: 0.2 s a call)
+            return str(cached["text"]), [str(word) for word in cached["words"]]
+        settings = self.settings()
+        if settings.verify is not None:
+            text, words = settings.verify, verify_words(settings.verify, "--verify")
+        else:
+            data = _read_json(self.verify_ini)
+            value = data.get("prodval_gate_verify") if isinstance(data, dict) else None
+            if not value or not str(value).strip():
+                raise UsageError(NO_SELECTION)
+            text, words = str(value), verify_words(str(value), "ini prodval_gate_verify")
+        _write_json(self._verify, {"text": text, "words": words})
+        return text, words
+
+    # the decision
+
+    def facts(self) -> Facts:
+        settings = self.settings()
+        outcomes = {name: self.phase(name) for name in PHASE_NAMES}
+        problem: str | None = None
+        preflight = outcomes["preflight"]
+        if preflight is not None:
+            verify_problem = None
+            try:
+                self.verification_selection()
+            except UsageError as exc:
+                verify_problem = str(exc)
+            problem = preflight_problem(
+                preflight.outcome,
+                files_problem=preflight.problem,
+                last_line=last_line(self.run().directory / "preflight.log"),
+                verify_problem=verify_problem,
+                collect_s=settings.collect_s,
+            )
+        signal, during = self.interruption()
+
+        def outcome(name: str) -> Outcome | None:
+            result = outcomes[name]
+            return result.outcome if result is not None else None
+
+        return Facts(
+            preflight_problem=problem,
+            suites=outcome("suites"),
+            rollback=outcome("rollback"),
+            verification=outcome("verification"),
+            interrupted_by=signal,
+            interrupted_during=during,
+            limits=Limits(
+                timeout_s=settings.timeout_s,
+                verify_timeout_s=settings.verify_timeout_s,
+                rollback_timeout_s=settings.rollback_timeout_s,
+                collect_s=settings.collect_s,
+            ),
+        )
+
+    def save_decision(self, step: Step) -> None:
+        _write_json(self._decision, dataclasses.asdict(step))
+
+    def decision(self) -> Step | None:
+        data = _read_json(self._decision)
+        return Step(**data) if isinstance(data, dict) else None
