@@ -8,7 +8,9 @@
     ├── BaselineMismatch     a check's comparison failed (also an AssertionError)
     ├── TargetUnreachable    the target or a part of it did not answer
     ├── CheckTimedOut        a check ran out of its time budget
-    └── LoadError            the load generator could not run (also a RuntimeError)
+    ├── LoadError            the load generator could not run (also a RuntimeError)
+    ├── GateUsageError       a bad prodval-gate argument
+    └── InconsistentFacts    gate phase outcomes no run can produce (also a ValueError)
 
 ``except ProdvalError`` catches all of them; each ``str(error)`` is the message an operator
 reads. This module imports nothing, so any part of the plugin may raise from it.
@@ -21,6 +23,8 @@ __all__ = [
     "BaselineMismatch",
     "CheckTimedOut",
     "ConfigError",
+    "GateUsageError",
+    "InconsistentFacts",
     "LoadError",
     "ProdvalError",
     "TargetUnreachable",
@@ -57,3 +61,12 @@ class CheckTimedOut(ProdvalError):
 
 class LoadError(ProdvalError, RuntimeError):
     """Locust could not run (bad locustfile, crash, hang); the message quotes its log."""
+
+
+class GateUsageError(ProdvalError):
+    """A bad prodval-gate argument: one line, shown with "Try 'prodval-gate --help'."."""
+
+
+class InconsistentFacts(ProdvalError, ValueError):
+    """Gate phase outcomes no run of the gate can produce (e.g. a verification without a
+    rollback): a bug in the gate, never a release decision."""

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from pytest_prodval.errors import InconsistentFacts
 from pytest_prodval.gate.decision import (
     EXIT_HUMAN,
     EXIT_MISUSE,
     EXIT_PASSED,
     EXIT_ROLLED_BACK,
     Facts,
-    InconsistentFacts,
     Limits,
     Step,
     decide,

@@ -249,14 +249,14 @@ def test_the_load_fixture_runs_locust_with_reports_next_to_the_summary_and_live_
             )
             assert isinstance(run, pytest_prodval.LoadRun)
             assert run.samples.endpoints["GET /health"].count > 0
-            assert run.html == Path("out", "performance", "t.html").resolve()
+            assert run.html == Path("out", "load", "t.html").resolve()
             assert "locust" not in sys.modules and "gevent" not in sys.modules
         """
     )
     result = pytester.runpytest("--target-env=local", "--prodval-summary=out/summary.json")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["prodval load: 2 users (+10/s) for 3 s*against local"])
-    assert (pytester.path / "out" / "performance" / "t-samples.jsonl").stat().st_size > 0
+    assert (pytester.path / "out" / "load" / "t-samples.jsonl").stat().st_size > 0
 
 
 def test_a_missing_locustfile_is_one_clear_load_error(pytester: pytest.Pytester) -> None:

@@ -106,7 +106,7 @@ def test_recording_then_comparing_the_clean_platform_passes(platform: Platform) 
         assert Path(evidence["locust_report"]).name == "load.html"
         assert evidence["calibration"]["name"] == CONTROL  # TCP connect time
         assert evidence["calibration"]["mode"] == "ratio"
-    assert (platform.work / "clean" / "performance" / "load.html").exists()
+    assert (platform.work / "clean" / "load" / "load.html").exists()
     assert "prodval load" in output  # live progress lines
 
 

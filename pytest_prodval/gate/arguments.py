@@ -1,6 +1,6 @@
 """prodval-gate's command line: its options, ``--help``, and the pytest options it refuses.
 
-``parse(argv)`` turns the gate's arguments into ``GateSettings`` or raises ``UsageError`` with
+``parse(argv)`` turns the gate's arguments into ``GateSettings`` or raises ``GateUsageError`` with
 a one-line message. The pytest options refused after ``--`` are not a copy: they are read from
 the plugin's own option table (``options.add_options``) by their ``dest``, so a renamed or added
 spelling is refused as soon as the plugin defines it; abbreviations argparse would expand
@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from ..errors import GateUsageError
+
 __all__ = [
     "GATE_SET",
     "HELP",
     "RECORDING",
     "GateSettings",
-    "UsageError",
     "forbidden_flags",
     "parse",
     "refused",
@@ -100,10 +101,6 @@ prodval-gate), PRODVAL_GATE_LOCK_DIR (lock files; default DIR/gate), PRODVAL_GAT
 PRODVAL_GATE_PROBE_S, PRODVAL_GATE_COLLECT_S. The gate sets PRODVAL_NO_EMBEDDED_TARGET=1: it
 validates the deployment that is there, never one it starts itself.
 """
-
-
-class UsageError(Exception):
-    """A bad gate argument: one line, shown with "Try 'prodval-gate --help'."."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,7 +221,7 @@ _VALUED = {
 
 def _seconds(option: str, text: str) -> int:
     if not re.fullmatch(r"[1-9][0-9]*", text):
-        raise UsageError(f"{option} expects a whole number of seconds > 0, got '{text}'")
+        raise GateUsageError(f"{option} expects a whole number of seconds > 0, got '{text}'")
     return int(text)
 
 
@@ -237,7 +234,7 @@ def _env_seconds(name: str, default: float) -> float:
     except ValueError:
         value = -1.0
     if not value >= 0 or value == float("inf"):
-        raise UsageError(f"{name}: expected a number of seconds >= 0, got '{text}'")
+        raise GateUsageError(f"{name}: expected a number of seconds >= 0, got '{text}'")
     return value
 
 
@@ -256,22 +253,22 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
             break
         name, has_value, value = arg.partition("=")
         if name not in _VALUED:
-            raise UsageError(f"unknown argument '{arg}' (pytest arguments go after --)")
+            raise GateUsageError(f"unknown argument '{arg}' (pytest arguments go after --)")
         if not has_value:
             if not rest:
-                raise UsageError(f"{name} needs a value")
+                raise GateUsageError(f"{name} needs a value")
             value = rest.pop(0)
         values[_VALUED[name]] = value
     for required in ("env", "baseline", "rollback"):
         if not values.get(required):
-            raise UsageError(f"--{required} is required")
+            raise GateUsageError(f"--{required} is required")
     env = values["env"]
     if not _ENV_NAME.fullmatch(env):
-        raise UsageError(f"--env: expected letters, digits, '_', '.' and '-', got '{env}'")
+        raise GateUsageError(f"--env: expected letters, digits, '_', '.' and '-', got '{env}'")
     verify = values.get("verify")
     if verify is not None:
         if not verify.strip():
-            raise UsageError("--verify: expected a pytest selection, got ''")
+            raise GateUsageError("--verify: expected a pytest selection, got ''")
         verify_words(verify, "--verify")  # splits, and refuses what a gate refuses
     timeout_s = _seconds("--timeout", values.get("timeout", str(DEFAULT_TIMEOUT_S)))
     rollback_timeout_s = _seconds(
@@ -280,10 +277,10 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
     verify_timeout_s = _seconds("--verify-timeout", values.get("verify_timeout", str(timeout_s)))
     notify = values.get("notify") or None
     if notify is not None and not re.match(r"https?://", notify):
-        raise UsageError("--notify: expected an http:// or https:// URL")
+        raise GateUsageError("--notify: expected an http:// or https:// URL")
     problem = refused(pytest_args)
     if problem:
-        raise UsageError(problem)
+        raise GateUsageError(problem)
     reports = values.get("reports") or "reports"
     lock_dir = os.environ.get("PRODVAL_GATE_LOCK_DIR") or str(Path(reports) / "gate")
     return GateSettings(
@@ -307,14 +304,14 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
 
 
 def verify_words(text: str, source: str) -> list[str]:
-    """A verification selection split like a shell line; UsageError when it cannot be used."""
+    """A verification selection split like a shell line; GateUsageError when it cannot be used."""
     try:
         words = shlex.split(text)
     except ValueError as exc:
-        raise UsageError(f"{source}: cannot split '{text}': {exc}") from None
+        raise GateUsageError(f"{source}: cannot split '{text}': {exc}") from None
     if not words:
-        raise UsageError(f"{source}: expected a pytest selection, got '{text}'")
+        raise GateUsageError(f"{source}: expected a pytest selection, got '{text}'")
     problem = refused(words, f"in {source}")
     if problem:
-        raise UsageError(problem)
+        raise GateUsageError(problem)
     return words

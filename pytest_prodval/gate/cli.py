@@ -24,8 +24,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .arguments import UsageError, parse
-from .decision import InconsistentFacts, decide
+from ..errors import GateUsageError, InconsistentFacts
+from .arguments import parse
+from .decision import decide
 from .phases import run_phase, say
 from .record import GateRun, build_record, outcome_lines
 from .state import PHASE_NAMES, Work
@@ -38,7 +39,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_MISUSE = 0, 1, 3
 def cmd_parse(work: Work, argv: Sequence[str]) -> int:
     try:
         settings = parse(argv)
-    except UsageError as exc:
+    except GateUsageError as exc:
         say(str(exc))
         print("Try 'prodval-gate --help'.", file=sys.stderr)
         return EXIT_MISUSE

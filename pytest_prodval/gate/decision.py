@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from ..errors import InconsistentFacts
 from ..process import Outcome
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
     "PHASES",
     "PYTEST_MEANING",
     "Facts",
-    "InconsistentFacts",
     "Limits",
     "Step",
     "decide",
@@ -58,10 +58,6 @@ PYTEST_MEANING = {
     5: "no checks were collected",
 }
 VERIFICATION_SKIPPED = "the rollback failed; the rolled-back state cannot be verified"
-
-
-class InconsistentFacts(ValueError):
-    """Facts no run of the gate can produce (e.g. a verification without a rollback)."""
 
 
 @dataclasses.dataclass(frozen=True)

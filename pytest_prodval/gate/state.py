@@ -22,8 +22,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import GateUsageError
 from ..process import Outcome
-from .arguments import GateSettings, UsageError, verify_words
+from .arguments import GateSettings, verify_words
 from .decision import Facts, Limits, Step, preflight_problem
 
 __all__ = ["PhaseResult", "Run", "Work"]
@@ -151,7 +152,7 @@ class Work:
     # the verification selection: --verify, else the project's ini key
 
     def verification_selection(self) -> tuple[str, list[str]]:
-        """The selection's text and words; UsageError when there is none or it is unusable."""
+        """The selection's text and words; GateUsageError when there is none or it is unusable."""
         cached = _read_json(self._verify)
         if isinstance(cached, dict):  # checked once (checking imports pytest: 0.2 s a call)
             return str(cached["text"]), [str(word) for word in cached["words"]]
@@ -162,7 +163,7 @@ class Work:
             data = _read_json(self.verify_ini)
             value = data.get("prodval_gate_verify") if isinstance(data, dict) else None
             if not value or not str(value).strip():
-                raise UsageError(NO_SELECTION)
+                raise GateUsageError(NO_SELECTION)
             text, words = str(value), verify_words(str(value), "ini prodval_gate_verify")
         _write_json(self._verify, {"text": text, "words": words})
         return text, words
@@ -178,7 +179,7 @@ class Work:
             verify_problem = None
             try:
                 self.verification_selection()
-            except UsageError as exc:
+            except GateUsageError as exc:
                 verify_problem = str(exc)
             problem = preflight_problem(
                 preflight.outcome,

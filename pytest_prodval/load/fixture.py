@@ -3,7 +3,7 @@
 The fixture owns everything that must not be left to a suite: the environment's ``load:``
 profile is capped on protected environments (``safety/load_caps.py``) before any run,
 ``--load-workers`` comes from the plugin's options, reports go next to the summary file
-(``<summary dir>/performance/``), and progress lines reach the terminal while Locust runs.
+(``<summary dir>/load/``), and progress lines reach the terminal while Locust runs.
 A suite only names its locustfile and what it reads; it cannot pass a profile of its own.
 
 Locust itself runs in a subprocess (``driver.py``); this module imports neither Locust nor,
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LoadRunner", "prodval_load", "reports_dir"]
 
-REPORTS_SUBDIR = "performance"
+REPORTS_SUBDIR = "load"
 
 
 def _settings(config: pytest.Config) -> RunOptions:
@@ -37,7 +37,7 @@ def _settings(config: pytest.Config) -> RunOptions:
 
 
 def reports_dir(config: pytest.Config) -> Path:
-    """Where load reports go: ``performance/`` next to the summary file."""
+    """Where load reports go: ``load/`` next to the summary file."""
     return _settings(config).summary_path.parent / REPORTS_SUBDIR
 
 

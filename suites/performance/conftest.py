@@ -2,7 +2,7 @@
 
 The run is the plugin's ``prodval_load`` fixture: it puts the environment's ``load:`` profile
 on the target (capped on protected environments), shows progress and writes Locust's reports
-to ``performance/`` next to the summary file (``reports/`` by default). This conftest only
+to ``load/`` next to the summary file (``reports/`` by default). This conftest only
 makes the synthetic documents the run reads; every synthetic document (seeds and Locust's
 uploads) is erased afterwards, also when a check fails.
 """
