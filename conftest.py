@@ -32,19 +32,40 @@ _PLUGIN_NAMES = ("prodval", "pytest_prodval.plugin")
 _STARTED = pytest.StashKey[Path]()
 # This project's prodval_* ini keys: with -p no:prodval, --strict-config must still know them.
 _PRODVAL_INI = ("prodval_suites", "prodval_severities", "prodval_gate_verify")
+_PLUGIN_MARKERS = ("synthetic", "destructive", "prodval_severity")
+
+
+def _plugin_active(pluginmanager: pytest.PytestPluginManager) -> bool:
+    return any(pluginmanager.has_plugin(name) for name in _PLUGIN_NAMES)
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
-    if not any(pluginmanager.has_plugin(name) for name in _PLUGIN_NAMES):
+    if not _plugin_active(pluginmanager):
         for name in _PRODVAL_INI:
             parser.addini(name, "read by pytest-prodval (disabled in this run)", type="linelist")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _plugin_active(config.pluginmanager):
+        # The suites use the plugin's own markers; --strict-markers must still know them.
+        for marker in _PLUGIN_MARKERS:
+            config.addinivalue_line("markers", f"{marker}: pytest-prodval's (disabled in this run)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _plugin_active(config.pluginmanager):
+        skip = pytest.mark.skip(reason="the checks need pytest-prodval, disabled by -p no:prodval")
+        suites = Path(config.rootpath) / "suites"
+        for item in items:
+            if suites in item.path.parents:
+                item.add_marker(skip)
 
 
 def _wants_embedded(config: pytest.Config) -> bool:
     if hasattr(config, "workerinput"):  # xdist workers use what the controller started
         return False
     # With -p no:prodval the plugin's option and ini key do not exist (getini would raise).
-    if not any(config.pluginmanager.has_plugin(name) for name in _PLUGIN_NAMES):
+    if not _plugin_active(config.pluginmanager):
         return False
     target = config.getoption("prodval_target_env", None) or config.getini("prodval_target_env")
     return target == EMBEDDED_ENV and not os.environ.get("PRODVAL_NO_EMBEDDED_TARGET")

@@ -240,6 +240,14 @@ def test_p_no_prodval_works_in_this_repository() -> None:
     assert "INTERNALERROR" not in result.stdout + result.stderr
 
 
+def test_with_the_plugin_disabled_the_suites_are_skipped_saying_why() -> None:
+    result = _run_in_repo("-p", "no:prodval", "-p", "no:cacheprovider", "-q", "-rs", "suites")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    assert "the checks need pytest-prodval, disabled by -p no:prodval" in output
+    assert re.search(r"^\d+ skipped in ", result.stdout, re.MULTILINE), output[-2000:]
+
+
 # The pitfall of the src layout: uninstalled, `docpipe` is the repository's empty docpipe/
 # folder (a namespace package) and docpipe.control cannot be imported.
 WITHOUT_DOCPIPE = """
