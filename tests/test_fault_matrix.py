@@ -18,7 +18,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from docpipe.control import run_docpipe
 from docpipe.faults import FAULTS
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from docpipe.control import run_docpipe
 
 from .gate_harness import GATE, ROOT, run_gate

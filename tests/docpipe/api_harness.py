@@ -24,12 +24,12 @@ import httpx
 import jwt
 import pytest_asyncio
 import uvicorn
-from starlette.applications import Starlette
-from starlette.types import ASGIApp
-
 from docpipe.api import create_app
 from docpipe.faults import Faults
 from docpipe.settings import ComponentSettings
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
+
 from tests.docpipe.conftest import DocpipeDatabase
 
 JWT_SECRET = "jwt-secret-for-tests-0123456789abcdef"  # >= 32 bytes: PyJWT warns below that

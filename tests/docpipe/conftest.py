@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import asyncpg
 import pytest
-
 from docpipe import schema
 
 TENANTS = {"acme": "Acme Health", "globex": "Globex Clinics"}

@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-
 from docpipe.settings import ComponentSettings
+
 from tests.docpipe import api_harness
 from tests.docpipe.api_harness import (
     CLIENT_ADDR,

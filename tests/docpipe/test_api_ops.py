@@ -11,15 +11,15 @@ import asyncpg
 import httpx
 import pytest
 import trustme
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
 from docpipe import schema
 from docpipe.api.__main__ import build_config
 from docpipe.erasure import erase_document, purge_expired
 from docpipe.faults import Faults
 from docpipe.storage import FileStorage
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
 from tests.docpipe import api_harness
 from tests.docpipe.api_harness import (
     Api,

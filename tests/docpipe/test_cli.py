@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from docpipe.control import run_docpipe
 
 pytestmark = pytest.mark.xdist_group("docpipe-cli")  # one deployment for the module

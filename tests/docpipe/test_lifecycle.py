@@ -7,12 +7,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from docpipe.faults import Faults
 from docpipe.jobs import JobQueue, LostJob
 from docpipe.lifecycle import DocumentNotFound, history, transition
 from docpipe.states import TRANSITIONS, IllegalTransition, State, allowed
 from docpipe.storage import FileStorage
+
 from tests.docpipe.conftest import DocpipeDatabase
 from tests.docpipe.worker_harness import add_document, connect, document_text, states
 

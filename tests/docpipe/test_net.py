@@ -6,7 +6,6 @@ import socket
 import time
 
 import pytest
-
 from docpipe.net import free_port, wait_for_http, wait_for_port
 
 

@@ -14,7 +14,6 @@ from typing import Any
 import asyncpg
 import psutil
 import pytest
-
 from docpipe import pg
 from docpipe.net import free_port
 from docpipe.pg import EmbeddedPostgres

@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-
 from docpipe.faults import Faults
 from docpipe.stubs import ErrorCounter, running
 from docpipe.stubs.embedder import EmbedderConfig
 from docpipe.stubs.embedder import create_app as embedder_app
 from docpipe.stubs.parser import ParserConfig
 from docpipe.stubs.parser import create_app as parser_app
+from starlette.applications import Starlette
 
 Serve = Callable[[Starlette], str]
 

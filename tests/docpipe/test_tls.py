@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-
 from docpipe.net import wait_for_http
 from docpipe.tls import TlsFiles, make_tls
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from docpipe.jobs import MAX_ATTEMPTS
 from docpipe.lifecycle import history
 from docpipe.services import split_text
@@ -18,6 +17,7 @@ from docpipe.stubs.embedder import EmbedderConfig
 from docpipe.stubs.embedder import create_app as embedder_app
 from docpipe.stubs.parser import ParserConfig
 from docpipe.stubs.parser import create_app as parser_app
+
 from tests.docpipe.conftest import DocpipeDatabase
 from tests.docpipe.worker_harness import (
     SERVICE_KEY,

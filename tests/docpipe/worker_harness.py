@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-
 from docpipe.faults import Faults
 from docpipe.runner import WorkerOptions
 from docpipe.settings import ComponentSettings
 from docpipe.storage import FileStorage
 from docpipe.worker import DocumentWorker
+
 from tests.docpipe.conftest import DocpipeDatabase
 
 SERVICE_KEY = "service-key-for-worker-tests"
