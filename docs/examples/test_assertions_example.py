@@ -20,8 +20,11 @@ def test_ready_contract(baseline):
 
 @pytest.mark.infrastructure
 def test_connection_count(baseline):
-    open_connections = 12  # In a real suite: await db.fetchval("select count(*) from pg_stat_activity")
-    baseline.number("open connections", open_connections, rel=0.5, abs=5, direction="higher_is_worse")
+    # In a real suite: await db.fetchval("select count(*) from pg_stat_activity")
+    open_connections = 12
+    baseline.number(
+        "open connections", open_connections, rel=0.5, abs=5, direction="higher_is_worse"
+    )
 
 
 @pytest.mark.performance
