@@ -25,8 +25,8 @@ __all__ = [
 ]
 
 JUNIT_PROPERTY_PREFIX = "prodval:"
-# Evidence keys a comparison may carry that point at files worth attaching (added by a suite's
-# conftest or the load fixture: a baseline-vs-target latency chart, Locust's own HTML report).
+# Evidence keys a comparison may carry that point at files worth attaching: the chart a
+# distribution comparison draws, and what a check names with ``attachments=`` (Locust's report).
 FILE_EVIDENCE = {"chart": "latency chart", "locust_report": "Locust report"}
 
 _STATUS_COLOURS = {
