@@ -17,10 +17,10 @@ order; an xdist worker instead ships its observations to the controller.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .baseline.assertions import Baseline
 from .baseline.store import BaselineFile
 from .baseline.verdict import Entry, Verdict
 from .budget import TimeBudget
@@ -35,6 +35,9 @@ from .report.terminal import TerminalOutput
 from .safety.guards import SafetyGuards, check_recording_allowed
 from .safety.report_redaction import ReportRedaction, redact_verdict
 from .target import fetch_target_version
+
+if TYPE_CHECKING:
+    from .baseline.assertions import Baseline
 
 __all__ = ["WORKER_OUTPUT_KEY", "ProdvalSession"]
 
@@ -100,6 +103,7 @@ class ProdvalSession:
 
     def baseline_for(self, item: pytest.Item) -> Baseline:
         """The ``baseline`` fixture's object for ``item``."""
+        from .baseline.assertions import Baseline  # with the kinds, at the first check using it
 
         def on_verdict(verdict: Verdict, entry: Entry | None) -> None:
             self.record_verdict(item, verdict, entry)

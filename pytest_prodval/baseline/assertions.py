@@ -16,17 +16,18 @@ import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import BaselineMismatch
 from ..safety.redaction import Redactor
 from ..safety.report_redaction import redact_verdict
 from .keys import entry_key
-from .kinds.arguments import Direction
-from .kinds.limit import Judge
-from .kinds.registry import comparator_for, judge_for
-from .store import Provenance
 from .verdict import Comparator, Entry, Status, Verdict
+
+if TYPE_CHECKING:
+    from .kinds.arguments import Direction
+    from .kinds.limit import Judge
+    from .store import Provenance
 
 __all__ = ["Baseline", "BaselineMismatch"]
 
@@ -194,6 +195,8 @@ class Baseline:
                 "give each comparison of a test its own name"
             )
         self._names.add(name)
+        from .kinds.registry import comparator_for, judge_for  # the kinds load at first use
+
         judge = judge_for(kind)
         comparator = comparator_for(kind) if judge is None else None
         key = entry_key(self.test, name)
@@ -205,7 +208,7 @@ class Baseline:
             entry, verdict = self._with_baseline(comparator, kind, key, value, options)
         else:
             # A limit comes from configuration: judged alike in both modes, never stored.
-            verdict = cast(Judge, judge).judge(key, value, **options)
+            verdict = cast("Judge", judge).judge(key, value, **options)
         if attachments:
             files = {label: os.fspath(path) for label, path in attachments.items()}
             verdict = dataclasses.replace(verdict, evidence={**verdict.evidence, **files})
