@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -753,6 +754,50 @@ def checksummed_objects(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
+def _finite(value: object) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
+
+
+def _shape_ok(shape: object) -> bool:
+    if isinstance(shape, str):
+        return set(shape.split("|")) <= {"string", "integer", "number", "boolean", "null", "any"}
+    if isinstance(shape, list):
+        return len(shape) <= 1 and all(map(_shape_ok, shape))
+    return isinstance(shape, dict) and all(
+        isinstance(k, str) and _shape_ok(v) for k, v in shape.items()
+    )
+
+
+def entry_well_formed(entry: object) -> bool:
+    """What a recording of each kind could have written (an oracle written apart from
+    pytest_prodval/baseline/entries.py)."""
+    if not isinstance(entry, dict) or any(
+        name in entry and not isinstance(entry[name], str)
+        for name in ("test", "environment", "unit", "control_name")
+    ):
+        return False
+    kind = entry.get("kind")
+    samples = entry.get("samples")
+    return (
+        (kind == "exact" and "value" in entry)
+        or (kind == "number" and _finite(entry.get("value")))
+        or (kind == "shape" and "shape" in entry and _shape_ok(entry["shape"]))
+        or (
+            kind == "distribution"
+            and isinstance(samples, list)
+            and bool(samples)
+            and all(map(_finite, samples))
+            and all(
+                isinstance(entry[name], list)
+                and bool(entry[name])
+                and all(map(_finite, entry[name]))
+                for name in ("windows", "control")
+                if name in entry
+            )
+        )
+    )
+
+
 def well_formed(data: dict[str, Any]) -> bool:
     """What a recording could have written: the oracle for files with a matching checksum."""
     schema = data.get("schema")
@@ -763,7 +808,7 @@ def well_formed(data: dict[str, Any]) -> bool:
         and schema == SCHEMA_VERSION
         and set(data) <= TOP_LEVEL
         and isinstance(entries, dict)
-        and all(isinstance(e, dict) and isinstance(e.get("kind"), str) for e in entries.values())
+        and all(entry_well_formed(e) for e in entries.values())
         and (
             provenance is None
             or (

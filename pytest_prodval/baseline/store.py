@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BaselineError
+from .entries import entry_problem
 from .verdict import Entry
 
 __all__ = [
@@ -144,6 +145,12 @@ def _parse(path: Path, text: str) -> tuple[Provenance | None, dict[str, Entry]]:
             f"{path}: checksum mismatch — the file was truncated or edited by hand; "
             "restore it from git, or delete it and re-record with --record-baseline"
         )
+    for key, entry in entries.items():
+        problem = entry_problem(entry)
+        if problem is not None:
+            raise BaselineError(
+                f"{path}: entry {key!r}: {problem}; re-record it with --record-baseline"
+            )
     return _provenance(path, data.get("provenance")), entries
 
 

@@ -1,0 +1,93 @@
+"""A baseline whose checksum matches but whose entries cannot be compared with is refused at
+load, in one line naming the entry: before any check runs, never as a failing release."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_prodval.baseline.store import BaselineError, BaselineFile
+
+from .test_fuzz_loaders import recorded
+
+TEST = "test_checks.py::test_x"
+# Each is an entry a recording never writes; each loaded fine before and failed at compare time
+# (KeyError, TypeError, AttributeError) — which a gate reads as a bad release and rolls back.
+MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
+    "exact without a value": ({"kind": "exact"}, "missing 'value'"),
+    "number without a value": ({"kind": "number"}, "'value' must be a finite number"),
+    "number as text": ({"kind": "number", "value": "12"}, "'value' must be a finite number"),
+    "number as a boolean": ({"kind": "number", "value": True}, "'value' must be a finite number"),
+    "number with a numeric unit": ({"kind": "number", "value": 1, "unit": 5}, "'unit' must"),
+    "shape without a shape": ({"kind": "shape"}, "'shape' must be a shape"),
+    "shape with a number": ({"kind": "shape", "shape": 3}, "'shape' must be a shape"),
+    "shape with an unknown type": ({"kind": "shape", "shape": {"a": "float"}}, "'shape' must"),
+    "distribution without samples": ({"kind": "distribution"}, "'samples' must be a non-empty"),
+    "distribution with no samples": (
+        {"kind": "distribution", "samples": []},
+        "'samples' must be a non-empty",
+    ),
+    "distribution with text samples": (
+        {"kind": "distribution", "samples": ["1"]},
+        "'samples' must be a non-empty",
+    ),
+    "distribution with bad windows": (
+        {"kind": "distribution", "samples": [1.0], "windows": "fast"},
+        "'windows' must be a non-empty",
+    ),
+    "an unknown kind": ({"kind": "median"}, "unknown kind 'median'"),
+    "a test that is not text": ({"kind": "exact", "value": 1, "test": 7}, "'test' must"),
+}
+
+
+def write(path: Path, entry: dict[str, Any]) -> None:
+    data = recorded({f"{TEST}::x": {"test": TEST, **entry}}, None)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_entry_with_a_matching_checksum_is_one_line_naming_it(
+    tmp_path: Path, case: str
+) -> None:
+    entry, expected = MALFORMED[case]
+    path = tmp_path / "local.json"
+    write(path, entry)
+    with pytest.raises(BaselineError) as raised:
+        BaselineFile.load(path)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: entry '{TEST}::x': ")
+    assert expected in message
+    assert message.endswith("re-record it with --record-baseline")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"kind": "exact", "value": None},
+        {"kind": "number", "value": 3.5, "unit": "ms"},
+        {"kind": "shape", "shape": {"a": ["integer|null"], "b?": "any", "c": []}},
+        {"kind": "distribution", "samples": [1, 2.5], "windows": [1.0], "control": [0.2]},
+    ],
+)
+def test_every_kind_as_recorded_loads(tmp_path: Path, entry: dict[str, Any]) -> None:
+    path = tmp_path / "local.json"
+    write(path, entry)
+    assert BaselineFile.load(path).entries[f"{TEST}::x"]["kind"] == entry["kind"]
+
+
+def test_pytest_refuses_such_a_baseline_before_any_check_runs(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".yaml", prodval="environments:\n  local:\n    api: {base_url: 'http://127.0.0.1:9'}\n"
+    )
+    pytester.makepyfile(test_checks="def test_x(baseline):\n    baseline.exact('x', 1)\n")
+    write(pytester.path / "local.json", {"kind": "exact"})
+    result = pytester.runpytest("--target-env=local", "--baseline=local.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*local.json: entry 'test_checks.py::test_x::x': missing 'value'*"]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
