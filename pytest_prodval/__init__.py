@@ -14,13 +14,16 @@ import importlib
 
 from .errors import (
     BaselineError,
+    BaselineLocked,
     BaselineMismatch,
     CheckTimedOut,
     ConfigError,
+    FileWriteError,
     GateUsageError,
     InconsistentFacts,
     LoadError,
     ProdvalError,
+    ReadOnlyViolation,
     TargetUnreachable,
 )
 
@@ -56,6 +59,7 @@ __all__ = [
     "ApiConfig",
     "Baseline",
     "BaselineError",
+    "BaselineLocked",
     "BaselineMismatch",
     "CheckTimedOut",
     "ConfigError",
@@ -63,6 +67,7 @@ __all__ = [
     "DatabaseConfig",
     "EffectiveProfile",
     "Entry",
+    "FileWriteError",
     "GateUsageError",
     "InconsistentFacts",
     "LoadError",
@@ -72,6 +77,7 @@ __all__ = [
     "LoadSamples",
     "ProdvalError",
     "Provenance",
+    "ReadOnlyViolation",
     "SloConfig",
     "Status",
     "TargetEnv",

@@ -5,8 +5,11 @@
     ProdvalError
     ├── ConfigError          prodval.yaml cannot be used (one line: file, key path, expectation)
     ├── BaselineError        a baseline file cannot be trusted (one line naming the file)
+    │   └── BaselineLocked   another run held the baseline's lock past the wait
+    ├── FileWriteError       a file prodval writes could not be written (also an OSError)
     ├── BaselineMismatch     a check's comparison failed (also an AssertionError)
     ├── TargetUnreachable    the target or a part of it did not answer
+    ├── ReadOnlyViolation    a statement would leave the read-only session (protected env)
     ├── CheckTimedOut        a check ran out of its time budget
     ├── LoadError            the load generator could not run (also a RuntimeError)
     ├── GateUsageError       a bad prodval-gate argument
@@ -20,13 +23,16 @@ from __future__ import annotations
 
 __all__ = [
     "BaselineError",
+    "BaselineLocked",
     "BaselineMismatch",
     "CheckTimedOut",
     "ConfigError",
+    "FileWriteError",
     "GateUsageError",
     "InconsistentFacts",
     "LoadError",
     "ProdvalError",
+    "ReadOnlyViolation",
     "TargetUnreachable",
 ]
 
@@ -47,12 +53,28 @@ class BaselineError(ProdvalError):
     """A baseline file that cannot be trusted: str() is a one-line message naming the file."""
 
 
+class BaselineLocked(BaselineError):
+    """Another run kept the baseline's lock (``<baseline>.lock``) longer than a writer waits."""
+
+
+class FileWriteError(ProdvalError, OSError):
+    """A baseline, summary or report file could not be written (read-only, disk full, ...).
+
+    ``str(error)`` is one line naming the file; the previous file is left as it was.
+    """
+
+
 class BaselineMismatch(ProdvalError, AssertionError):
     """A comparison with the baseline failed; the message carries the evidence."""
 
 
 class TargetUnreachable(ProdvalError):
     """The target (or a part of it) did not answer; the message says which and how."""
+
+
+class ReadOnlyViolation(ProdvalError):
+    """A check sent a statement that would make its database session writable on a protected
+    environment; it was not sent (the message names the environment and what matched)."""
 
 
 class CheckTimedOut(ProdvalError):

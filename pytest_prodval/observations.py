@@ -27,6 +27,8 @@ class Observations:
     # Test keys collected before deselection (so -k/-m do not make entries look unused).
     collected_tests: set[str] = dataclasses.field(default_factory=set)
     passed_tests: set[str] = dataclasses.field(default_factory=set)
+    # Test keys of checks with a failed verdict in any phase (setup, call or teardown).
+    failed_tests: set[str] = dataclasses.field(default_factory=set)
     narrowed: bool = False
 
     def touched(self) -> set[str]:
@@ -37,7 +39,23 @@ class Observations:
         self.recorded.update(other.recorded)
         self.collected_tests |= other.collected_tests
         self.passed_tests |= other.passed_tests
+        self.failed_tests |= other.failed_tests
         self.narrowed = self.narrowed or other.narrowed
+
+    def passed_whole(self) -> set[str]:
+        """Test keys of checks that passed every phase: only they speak for their entries."""
+        return self.passed_tests - self.failed_tests
+
+    def recordable(self) -> tuple[dict[str, Entry], list[str]]:
+        """The recorded entries to write, and the keys of those kept back.
+
+        An entry is written only when the check that recorded it (its ``test``) passed every
+        phase; a check that failed, errored or was skipped after recording keeps the
+        baseline's previous entries.
+        """
+        passed = self.passed_whole()
+        kept = {key: e for key, e in self.recorded.items() if e.get("test") in passed}
+        return kept, sorted(set(self.recorded) - set(kept))
 
     def to_json(self) -> str:
         return json.dumps(
@@ -46,6 +64,7 @@ class Observations:
                 "recorded": self.recorded,
                 "collected_tests": sorted(self.collected_tests),
                 "passed_tests": sorted(self.passed_tests),
+                "failed_tests": sorted(self.failed_tests),
                 "narrowed": self.narrowed,
             }
         )
@@ -58,6 +77,7 @@ class Observations:
             recorded=data["recorded"],
             collected_tests=set(data["collected_tests"]),
             passed_tests=set(data["passed_tests"]),
+            failed_tests=set(data["failed_tests"]),
             narrowed=data["narrowed"],
         )
 
@@ -67,9 +87,11 @@ def unused_entries(baseline: BaselineFile, seen: Observations, rootdir: Path) ->
 
     An entry is unused when it was not compared and either its test ran and passed without
     comparing it, its test is gone from a module that was collected whole, or its module
-    file is gone. Tests that failed, were skipped or were not selected say nothing.
+    file is gone. Tests that failed (in any phase), were skipped or were not selected say
+    nothing.
     """
     touched = seen.touched()
+    passed = seen.passed_whole()
     collected_modules = {_module(test) for test in seen.collected_tests}
     unused = []
     for key, entry in baseline.entries.items():
@@ -78,7 +100,7 @@ def unused_entries(baseline: BaselineFile, seen: Observations, rootdir: Path) ->
         test = str(entry.get("test", ""))
         module = _module(test)
         if (
-            test in seen.passed_tests
+            test in passed
             or (
                 not seen.narrowed
                 and module in collected_modules

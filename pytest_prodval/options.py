@@ -83,7 +83,15 @@ OPTIONS: tuple[Option, ...] = (
         "prodval_allow_destructive",
         ("--allow-destructive",),
         "flag",
-        "run checks marked destructive on protected environments too",
+        "run checks marked destructive on protected environments too "
+        "(there, with --prodval-confirm-destructive=NAME)",
+    ),
+    Option(
+        "prodval_confirm_destructive",
+        ("--prodval-confirm-destructive",),
+        "text",
+        "confirm running destructive checks on the protected environment NAME",
+        metavar="NAME",
     ),
     Option(
         "prodval_confirm_record",
@@ -157,6 +165,7 @@ class RunOptions:
     summary_path: Path
     invocation_dir: Path
     load_workers: int = 0
+    confirm_destructive: str | None = None
 
     def shown(self, path: Path) -> Path:
         """``path`` as the user would write it: relative to where pytest was started."""
@@ -187,6 +196,7 @@ class RunOptions:
             summary_path=read.path("prodval_summary") or read.rootdir / DEFAULT_SUMMARY,
             invocation_dir=read.cwd,
             load_workers=read.count("prodval_load_workers"),
+            confirm_destructive=read.text("prodval_confirm_destructive"),
         )
 
 

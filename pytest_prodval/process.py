@@ -127,6 +127,8 @@ class Supervisor:
         self.started_at = time.time()
         self._started = time.monotonic()
         self.process = subprocess.Popen(self.command, start_new_session=True, **self.popen)
+        if self._stopped_by is not None:  # stop() ran while the child was being started
+            self._first_signal()
 
     def stop(self, why: str) -> None:
         """Ask the child to stop now (first signal, SIGKILL after the grace period).

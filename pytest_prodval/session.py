@@ -25,7 +25,7 @@ from .baseline.store import BaselineFile
 from .baseline.verdict import Entry, Verdict
 from .budget import TimeBudget
 from .config import TargetEnv
-from .errors import BaselineError
+from .errors import BaselineError, FileWriteError
 from .observations import Observations, unused_entries
 from .options import RunOptions
 from .outcomes import CheckOutcomes
@@ -60,6 +60,7 @@ class ProdvalSession:
         self.target_version: str | None = None
         self.written: BaselineWrite | None = None
         self.unused: list[str] = []
+        self.summary_error: str | None = None
         check_recording_allowed(options, env)
         try:
             self.baseline = BaselineFile.load(options.baseline_path)
@@ -98,6 +99,8 @@ class ProdvalSession:
         self.seen.verdicts.append((item.nodeid, verdict))
         if entry is not None:
             self.seen.recorded[verdict.key] = entry
+        if verdict.failed:  # its recorded entries are kept back (recording.py)
+            self.seen.failed_tests.add(self.outcomes.key(item))
         self.outcomes.note_verdict(item, verdict)
         item.config.hook.pytest_prodval_comparison(item=item, verdict=verdict)
 
@@ -136,4 +139,11 @@ class ProdvalSession:
         self.written = self.recorder.finish(self.seen, self.unused, self.target_version)
         if self.written is not None and self.written.pruned:
             self.unused = []
-        write_summary(self, int(exitstatus))
+        if self.written is not None and self.written.error is not None:
+            # One line in the terminal (TerminalOutput), not a traceback; never exit 0.
+            session.exitstatus = exitstatus = exitstatus or pytest.ExitCode.INTERNAL_ERROR
+        try:
+            write_summary(self, int(exitstatus))
+        except FileWriteError as exc:
+            self.summary_error = str(exc)
+            session.exitstatus = exitstatus or pytest.ExitCode.INTERNAL_ERROR

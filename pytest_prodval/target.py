@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .safety.database import session_settings
+from .safety.database import read_only_connection_class, session_settings
 from .unreachable import TargetUnreachable, database_error
 
 if TYPE_CHECKING:
@@ -106,6 +106,10 @@ async def create_pool(env: TargetEnv) -> asyncpg.Pool:
         pool_log.addFilter(_NoTraceback())
 
     assert env.database is not None
+    # Protected: every statement is checked before it is sent (safety/database.py).
+    extra: dict[str, Any] = (
+        {"connection_class": read_only_connection_class(env.name)} if env.protected else {}
+    )
     try:
         pool: asyncpg.Pool = await asyncpg.create_pool(
             env.database.dsn,
@@ -114,6 +118,7 @@ async def create_pool(env: TargetEnv) -> asyncpg.Pool:
             timeout=env.database.timeout,
             command_timeout=env.database.timeout,
             server_settings=session_settings(env),
+            **extra,
         )
     except Exception as exc:
         line = database_error(exc, env, connecting=True)

@@ -12,8 +12,16 @@ import numpy  # noqa: F401
 import pytest
 import scipy.stats  # noqa: F401
 
+import pytest_prodval
+import pytest_prodval.baseline.assertions
+import pytest_prodval.baseline.kinds.registry
 import pytest_prodval.session
-import pytest_prodval.target  # noqa: F401
+import pytest_prodval.target
+
+# The public names load lazily (PEP 562); resolved here once, so that a class first imported
+# inside a pytester run (and dropped after it) is not a different class in the next run.
+for _name in pytest_prodval.__all__:
+    getattr(pytest_prodval, _name)
 
 pytest_plugins = ["pytester"]
 

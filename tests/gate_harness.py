@@ -163,9 +163,15 @@ class Project:
         return data
 
 
-def gate_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def runtime_dir(cwd: Path) -> Path:
+    """The XDG_RUNTIME_DIR of the gates run in ``cwd``: their default lock dir is in it."""
+    return cwd.parent / "xdg-runtime"
+
+
+def gate_env(cwd: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, "PRODVAL_GATE_PYTHON": sys.executable, "PRODVAL_GATE_PROBE_S": "5"}
-    env.pop("PRODVAL_GATE_LOCK_DIR", None)
+    env.pop("PRODVAL_GATE_LOCK_DIR", None)  # the default lock, keyed on config and env
+    env["XDG_RUNTIME_DIR"] = str(runtime_dir(cwd))  # ... in the test's own directory
     env.update(extra or {})
     return env
 
@@ -192,7 +198,7 @@ def run_gate(
     return subprocess.run(
         argv,
         cwd=cwd,
-        env=gate_env(env),
+        env=gate_env(cwd, env),
         capture_output=True,
         text=True,
         timeout=GATE_TIMEOUT_S,
@@ -204,7 +210,7 @@ def start_gate(cwd: Path, argv: list[str], env: Mapping[str, str] | None = None)
     return subprocess.Popen(
         argv,
         cwd=cwd,
-        env=gate_env(env),
+        env=gate_env(cwd, env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -42,3 +42,22 @@ def test_a_missing_config_file_names_the_path_and_option(pytester: pytest.Pytest
     result = pytester.runpytest("--target-env=local", "--prodval-config=conf/missing.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: conf/missing.yaml: file not found*"])
+
+
+@pytest.mark.parametrize("budget", ["check_s: 0.001", "check_s: 0.5", "run_s: 0.2"])
+def test_a_time_budget_below_a_second_is_a_usage_error_not_an_internal_error(
+    pytester: pytest.Pytester, budget: str
+) -> None:
+    pytester.makefile(
+        ".yaml",
+        prodval=f"environments:\n  local:\n    api: {{base_url: 'http://127.0.0.1:9'}}\n"
+        f"    timeouts: {{{budget}}}\n",
+    )
+    pytester.makepyfile(test_checks="def test_a(target):\n    pass\n")
+    result = pytester.runpytest("--target-env=local")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    key = budget.split(":")[0]
+    result.stderr.fnmatch_lines(
+        [f"*prodval.yaml: environments.local.timeouts.{key}: expected a number of seconds >= 1*"]
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

@@ -326,7 +326,7 @@ def test_an_infinite_number_of_seconds_is_refused(scratch: Path) -> None:
     doc = {"environments": {"local": {"api": {"base_url": "http://x"}, "timeouts": {}}}}
     doc["environments"]["local"]["timeouts"]["run_s"] = float("inf")
     [message] = check_config(write_yaml(scratch / "prodval.yaml", doc), {})
-    assert "environments.local.timeouts.run_s: expected a number of seconds > 0" in message
+    assert "environments.local.timeouts.run_s: expected a number of seconds >= 1" in message
 
 
 @pytest.mark.parametrize(

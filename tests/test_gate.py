@@ -8,17 +8,25 @@ tests/gate_harness.py for the fake project.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pytest_prodval.errors import GateUsageError
 from pytest_prodval.gate import SCRIPT
+from pytest_prodval.gate.arguments import default_lock_file, parse, refused
+from pytest_prodval.gate.state import read_evidence
 
 from .gate_harness import (
     GATE,
@@ -27,6 +35,7 @@ from .gate_harness import (
     Project,
     gate_args,
     run_gate,
+    runtime_dir,
     start_gate,
     wait_for,
 )
@@ -273,7 +282,9 @@ def test_sigterm_while_the_suites_run_rolls_back_once_and_records_it(project: Pr
     assert record["verification"]["passed"] is True
 
 
-def test_a_second_gate_on_the_same_environment_exits_3(project: Project) -> None:
+def test_a_second_gate_on_the_same_environment_exits_3(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project.set("suites", "block")
     first = start_gate(project.path, gate_args(project))
     try:
@@ -297,8 +308,198 @@ def test_a_second_gate_on_the_same_environment_exits_3(project: Project) -> None
     assert record["reason"] == "all checks passed"
     assert record["rollback"]["ran"] is False and record["verification"] is None
     assert record["suites"]["failed_checks"] == []
-    with (project.path / "reports" / "gate" / "fake.lock").open("a") as lock:
+    assert record["suites"]["checks"] == {"collected": 2, "reported": 2, "executed": 2}
+    lock_file = runtime_dir(project.path) / "prodval-gate-locks"
+    [lock_path] = lock_file.glob("*-fake.lock")
+    with monkeypatch.context() as patch:
+        patch.setenv("XDG_RUNTIME_DIR", str(runtime_dir(project.path)))
+        patch.delenv("PRODVAL_GATE_LOCK_DIR", raising=False)
+        assert default_lock_file(str(project.path / "prodval.yaml"), "fake") == lock_path
+    with lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_the_lock_is_per_environment_whatever_reports_says(project: Project) -> None:
+    project.set("suites", "block")
+    first = start_gate(project.path, gate_args(project, "--reports", "reports-a"))
+    try:
+        wait_for(project.control / "started", first)
+        second = run_gate(project.path, gate_args(project, "--reports", "reports-b"))
+        assert second.returncode == 3, second.stderr
+        assert "another prodval-gate is running for environment 'fake'" in second.stderr
+        assert not (project.path / "reports-b").exists()
+        (project.control / "release").touch()
+        output, _ = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, output
+
+
+def test_the_default_lock_ignores_reports_and_the_lock_dir_overrides_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PRODVAL_GATE_LOCK_DIR", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.chdir(tmp_path)
+    common = ["--env", "fake", "--baseline", "b.json", "--rollback", "true"]
+    a = parse([*common, "--reports", "a"])
+    b = parse([*common, "--reports", "b", "--config", str(tmp_path / "prodval.yaml")])
+    assert a is not None and b is not None
+    assert a.lock_file == b.lock_file
+    assert a.lock_file.startswith(str(tmp_path / "run" / "prodval-gate-locks"))
+    assert a.lock_file.endswith("-fake.lock")
+    other = parse([*common, "--config", "elsewhere/prodval.yaml"])
+    assert other is not None and other.lock_file != a.lock_file
+    monkeypatch.setenv("PRODVAL_GATE_LOCK_DIR", str(tmp_path / "locks"))
+    overridden = parse(common)
+    assert overridden is not None
+    assert overridden.lock_file == str(tmp_path / "locks" / "fake.lock")
+
+
+# --- a pass needs evidence: the reports of this run, every collected check reported ----------
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "--collect-only",
+        "--setup-plan",
+        "--setup-only",
+        "--fixtures",
+        "--markers",
+        "--help",
+        "--version",
+    ],
+)
+def test_options_that_run_no_checks_are_refused_before_anything_runs(
+    project: Project, option: str
+) -> None:
+    result = run_gate(project.path, gate_args(project, "--", option))
+    assert result.returncode == 3, result.stderr
+    assert f"'{option}' after --: runs no checks" in result.stderr
+    assert project.rollback_count() == 0
+    assert not (project.path / "reports").exists()
+
+
+def test_every_spelling_of_an_option_that_runs_no_checks_is_refused() -> None:
+    for args in (
+        ["--co"],
+        ["-h"],
+        ["-V"],
+        ["-qV"],
+        ["-vh"],
+        ["--funcargs"],
+        ["--fixtures-per-test"],
+        ["--cache-show"],
+        ["--collect-only=yes"],
+    ):
+        assert refused(args) and "runs no checks" in (refused(args) or ""), args
+    # Values of options that take one are not options: -k h, -mV, -rV are selections.
+    assert refused(["-k", "h", "-mV", "-rV", "-n", "2", "--setup-show", "-q"]) is None
+
+
+EXITS_EARLY = """
+import os
+
+
+def test_zz_ends_the_process():
+    os._exit(0)
+"""
+
+
+def test_a_check_that_ends_the_run_with_exit_0_is_a_failure_not_a_pass(project: Project) -> None:
+    (project.path / "test_zz.py").write_text(EXITS_EARLY)
+    result = run_gate(project.path, gate_args(project))
+    assert result.returncode == 1, result.stderr
+    record = project.record()
+    assert record["decision"] == "rolled_back"
+    assert record["reason"].startswith("pytest exited 0 but wrote no JUnit report")
+    assert record["suites"]["pytest_exit_code"] == 0 and record["suites"]["junit"] is None
+    assert record["suites"]["checks"] == {"collected": 3, "reported": None, "executed": None}
+    assert project.rollback_count() == 1
+
+
+SKIP_ALL = """
+import pytest
+
+
+def pytest_runtest_setup(item):
+    pytest.skip("skipped by the project")
+"""
+
+
+def test_a_run_whose_every_check_was_skipped_is_a_misuse_not_a_pass(project: Project) -> None:
+    (project.path / "conftest.py").write_text(SKIP_ALL)
+    result = run_gate(project.path, gate_args(project))
+    assert result.returncode == 3, result.stderr
+    record = project.record()
+    assert record["decision"] == "misconfigured"
+    assert record["reason"] == (
+        "every one of the 2 checks was skipped: nothing was validated: never a pass"
+    )
+    assert project.rollback_count() == 0
+
+
+def test_reports_older_than_the_run_are_no_evidence(tmp_path: Path) -> None:
+    junit, summary = tmp_path / "suites.xml", tmp_path / "suites-summary.json"
+    junit.write_text('<testsuites><testsuite><testcase name="a"/></testsuite></testsuites>')
+    summary.write_text('{"baseline": {"mode": "compare"}, "baseline_written": null}')
+    now = time.time()
+    fresh = read_evidence(junit, summary, now)
+    assert (fresh.junit, fresh.summary, fresh.reported, fresh.executed) == (True, True, 1, 1)
+    os.utime(junit, (now - 3600, now - 3600))
+    os.utime(summary, (now - 3600, now - 3600))
+    stale = read_evidence(junit, summary, now)
+    assert not stale.junit and not stale.summary
+    junit.write_text("<testsuites")
+    assert not read_evidence(junit, summary, now).junit
+
+
+# --- the gate owns recording: no route records through it ---------------------------------
+
+
+def test_the_ini_cannot_make_a_gate_record(project: Project) -> None:
+    baseline = project.path / "baselines" / "fake.json"
+    before = baseline.read_bytes()
+    ini = project.path / "pytest.ini"
+    ini.write_text(ini.read_text() + "prodval_record_baseline = true\nprodval_prune = true\n")
+    result = run_gate(project.path, gate_args(project))
+    assert result.returncode == 0, result.stderr  # the gate's own -o ... last: it compared
+    summary = json.loads((project.path / project.record()["suites"]["summary"]).read_text())
+    assert summary["baseline"]["mode"] == "compare" and summary["baseline_written"] is None
+    assert baseline.read_bytes() == before
+
+
+def test_an_ini_addopts_that_records_is_refused_by_the_preflight(project: Project) -> None:
+    baseline = project.path / "baselines" / "fake.json"
+    before = baseline.read_bytes()
+    ini = project.path / "pytest.ini"
+    ini.write_text(ini.read_text().replace("addopts = ", "addopts = --record-baseline "))
+    result = run_gate(project.path, gate_args(project))
+    assert result.returncode == 3, result.stderr
+    record = project.record()
+    assert record["decision"] == "misconfigured" and record["suites"] is None
+    assert (
+        "(--record-baseline in an ini addopts, say): a gate compares, never records"
+        in record["reason"]
+    )
+    assert baseline.read_bytes() == before
+    assert project.rollback_count() == 0
+
+
+@pytest.mark.parametrize(
+    "addopts",
+    ["--record-baseline", "-o prodval_record_baseline=true", "--co", "@more-args"],
+)
+def test_pytest_addopts_that_a_gate_refuses_are_refused_at_parse(
+    project: Project, addopts: str
+) -> None:
+    result = run_gate(project.path, gate_args(project), env={"PYTEST_ADDOPTS": addopts})
+    assert result.returncode == 3, result.stderr
+    assert "in PYTEST_ADDOPTS" in result.stderr
+    assert not (project.path / "reports").exists()
 
 
 # --- rules that come from Python: the option table, the ini selection, exit meanings ---------
@@ -314,6 +515,7 @@ def test_the_refused_pytest_options_are_every_spelling_the_plugin_defines() -> N
             assert refused([flag]), flag
             assert refused([f"{flag}=x"]), flag
     assert refused(["-n", "2", "-m", "not performance", "--allow-destructive"]) is None
+    assert refused(["-o", "console_output_style=classic", "--override-ini=xfail_strict=1"]) is None
 
 
 @pytest.mark.parametrize(
@@ -327,6 +529,15 @@ def test_the_refused_pytest_options_are_every_spelling_the_plugin_defines() -> N
         (["--", "--target-e", "prod"], "abbreviates --target-env: the gate sets it"),
         (["--verify", "-m application --record-baseline"], "in --verify: a gate compares"),
         (["--verify", "-m 'application"], "--verify: cannot split"),
+        (["--", "-o", "prodval_record_baseline=true"], "overrides ini prodval_record_baseline"),
+        (["--", "-oprodval_record_baseline=1"], "overrides ini prodval_record_baseline"),
+        (["--", "-qo", "prodval_prune=true"], "overrides ini prodval_prune"),
+        (["--", "--override-ini=prodval_record_baseline=true"], "never records"),
+        (["--", "--override-ini", "prodval_confirm_record=prod"], "never records"),
+        (["--", "-o", "prodval_allow_destructive=true"], "a production guard is not overridden"),
+        (["--", "@args.txt"], "pytest would read arguments from that file"),
+        (["--verify", "-m application -o prodval_record_baseline=true"], "in --verify: overr"),
+        (["--verify", "@args.txt"], "in --verify: pytest would read arguments"),
     ],
     ids=[
         "abbreviated",
@@ -337,6 +548,15 @@ def test_the_refused_pytest_options_are_every_spelling_the_plugin_defines() -> N
         "target-e",
         "in --verify",
         "unsplittable --verify",
+        "-o record",
+        "-oKEY=1",
+        "-qo prune",
+        "--override-ini=",
+        "--override-ini confirm",
+        "-o destructive",
+        "@argfile",
+        "-o in --verify",
+        "@argfile in --verify",
     ],
 )
 def test_options_the_gate_owns_are_refused_in_every_spelling(
@@ -414,3 +634,71 @@ def test_a_run_killed_at_its_timeout_reads_the_same_in_the_suites_and_the_verifi
         assert run["timed_out"] is True and run["signal"] == "SIGKILL"
         assert run["pytest_exit_code"] == 137 and run["meaning"] == "pytest was killed by SIGKILL"
     assert project.rollback_count() == 1
+
+
+def test_a_stop_that_lands_while_the_phase_starts_stops_it(tmp_path: Path) -> None:
+    """A signal just as the suites start (the handler runs inside Popen) is not lost."""
+    from pytest_prodval.process import Supervisor
+
+    class StopsWhenAskedForItsFd:
+        """The output file; Popen asks for its descriptor mid-start: the signal lands then."""
+
+        def __init__(self, path: Path) -> None:
+            self.file = path.open("wb")
+
+        def fileno(self) -> int:
+            supervisor.stop("SIGTERM")
+            return self.file.fileno()
+
+    output = StopsWhenAskedForItsFd(tmp_path / "out")
+    supervisor = Supervisor(
+        ["sleep", "60"], timeout_s=30, first_signal=signal.SIGINT, grace_s=5, stdout=output
+    )
+    try:
+        supervisor.start()
+        outcome = supervisor.wait()
+    finally:
+        supervisor.close()
+        output.file.close()
+    assert outcome.stopped_by == "SIGTERM" and outcome.signal == "SIGINT"
+    assert not outcome.timed_out and outcome.seconds < 10
+
+
+WORDS = [
+    "--record-baseline",
+    "-o",
+    "prodval_record_baseline=true",
+    "--override-ini",
+    "-q",
+    "-k",
+    "h",
+    "-m",
+    "application",
+    "--co",
+    "@x",
+    "-qo",
+    "--",
+    "-V",
+    "--prune=1",
+]
+
+
+@given(
+    st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=12)), max_size=8),
+)
+@settings(max_examples=300, deadline=None)
+def test_any_pytest_arguments_are_accepted_or_refused_in_one_line(words: list[str]) -> None:
+    """Fuzzing the gate's arguments: never a traceback, and recording never gets through."""
+    common = ["--env", "fake", "--baseline", "b.json", "--rollback", "true", "--"]
+    try:
+        settings_ = parse([*common, *words])
+    except GateUsageError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert settings_ is not None
+    flat = " ".join(words)
+    for route in ("--record-baseline", "--co", "@x", "--prune", "-V"):
+        assert not any(word.startswith(route) for word in words), flat
+    for option, value in itertools.pairwise(words):
+        if option in ("-o", "-qo", "--override-ini"):
+            assert not value.startswith("prodval_record_baseline="), flat

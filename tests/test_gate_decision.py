@@ -3,7 +3,9 @@
 ``decide`` is pure, so every combination of phase outcomes is tried: each either raises
 ``InconsistentFacts`` (a state no gate run can reach) or gives a step that keeps the gate's
 promises. A walk from an empty run, answering each step from one combination, checks that the
-steps chain: no phase asked twice, a finish within four steps.
+steps chain: no phase asked twice, a finish within four steps. The runs' evidence (JUnit,
+summary, reported and executed checks against the preflight's collected count) is part of
+every combination: exit 0 alone is never a pass.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from pytest_prodval.gate.decision import (
     EXIT_MISUSE,
     EXIT_PASSED,
     EXIT_ROLLED_BACK,
+    Evidence,
     Facts,
     Limits,
     Step,
     decide,
+    evidence_problem,
     preflight_problem,
     pytest_problem,
 )
@@ -82,6 +86,64 @@ INTERRUPTIONS = [
     ("SIGINT", "verification"),
 ]
 PREFLIGHTS = [None, "pytest refused to start (exit 4): bad config"]
+COLLECTED = 2  # what the preflight collected
+COMPLETE = Evidence(junit=True, summary=True, reported=COLLECTED, executed=1)
+# What a run that exited 0 may have left: everything, nothing, or less than a pass needs.
+SUITES_EVIDENCE: list[Evidence | None] = [
+    COMPLETE,
+    None,  # os._exit(0) before the reports, --collect-only, --fixtures, ...
+    Evidence(junit=False, summary=True, reported=0, executed=0),
+    Evidence(junit=True, summary=False, reported=COLLECTED, executed=COLLECTED),
+    Evidence(junit=True, summary=True, reported=1, executed=1),  # 1 of the 2 collected
+    Evidence(junit=True, summary=True, reported=0, executed=0),
+    Evidence(junit=True, summary=True, reported=COLLECTED, executed=0),  # all skipped
+    Evidence(junit=True, summary=True, reported=COLLECTED, executed=1, recorded=True),
+]
+VERIFICATION_EVIDENCE: list[Evidence | None] = [
+    COMPLETE,
+    None,
+    Evidence(junit=True, summary=True, reported=1, executed=0),
+]
+
+
+def complete(evidence: Evidence | None, collected: int | None) -> bool:
+    """All a pass needs (written without evidence_problem's help)."""
+    return (
+        evidence is not None
+        and evidence.junit
+        and evidence.summary
+        and not evidence.recorded
+        and evidence.reported > 0
+        and evidence.executed > 0
+        and (collected is None or evidence.reported == collected)
+    )
+
+
+def validated_nothing(evidence: Evidence | None) -> bool:
+    """Exit 0 with reports that show nothing was validated: a misuse, not a failure."""
+    return (
+        evidence is not None
+        and evidence.junit
+        and evidence.summary
+        and (
+            evidence.recorded
+            or (evidence.reported == COLLECTED and evidence.reported > 0 and not evidence.executed)
+        )
+    )
+
+
+def with_evidence(
+    outcomes: list[Outcome], variants: list[Evidence | None]
+) -> list[tuple[Outcome, Evidence | None]]:
+    """Each outcome with complete evidence; those that exited 0 with every variant too."""
+    pairs: list[tuple[Outcome, Evidence | None]] = []
+    for run in outcomes:
+        pairs.extend((run, evidence) for evidence in (variants if run.ok else [COMPLETE]))
+    return pairs
+
+
+SUITE_RUNS = with_evidence(list(pytest_outcomes()), SUITES_EVIDENCE)
+VERIFICATION_RUNS = with_evidence(VERIFICATIONS, VERIFICATION_EVIDENCE)
 
 
 def facts(
@@ -90,15 +152,32 @@ def facts(
     rollback: Outcome | None,
     verification: Outcome | None,
     interruption: tuple[str | None, str | None],
+    suites_evidence: Evidence | None = COMPLETE,
+    verification_evidence: Evidence | None = COMPLETE,
 ) -> Facts:
-    return Facts(preflight, suites, rollback, verification, *interruption, limits=LIMITS)
+    return Facts(
+        preflight,
+        suites,
+        rollback,
+        verification,
+        *interruption,
+        limits=LIMITS,
+        collected=COLLECTED,
+        suites_evidence=suites_evidence if suites is not None else None,
+        verification_evidence=verification_evidence if verification is not None else None,
+    )
 
 
-def suites_clean(suites: Outcome, interruption: tuple[str | None, str | None]) -> bool:
-    """The suites' own facts allow a pass: exit 0, no timeout, no signal, not interrupted."""
-    signal, during = interruption
+def suites_clean(f: Facts) -> bool:
+    """The suites' own facts allow a pass: exit 0 with complete evidence, not interrupted."""
+    signal, during = f.interrupted_by, f.interrupted_during
     interrupted = signal is not None and during in ("start", "preflight", "suites")
-    return suites.ok and not interrupted
+    return (
+        f.suites is not None
+        and f.suites.ok
+        and not interrupted
+        and complete(f.suites_evidence, f.collected)
+    )
 
 
 def check_invariants(f: Facts, step: Step) -> None:
@@ -109,14 +188,13 @@ def check_invariants(f: Facts, step: Step) -> None:
         assert step.decision is None and step.exit_code is None
     # Exit 0 only for a clean suite run and nothing rolled back.
     if step.exit_code == EXIT_PASSED:
-        assert f.suites is not None and suites_clean(
-            f.suites, (f.interrupted_by, f.interrupted_during)
-        )
+        assert suites_clean(f)
         assert f.rollback is None and f.verification is None
+        assert step.reason == "all checks passed"
     # Never a rollback twice, never a verification after a failed rollback.
     if step.action == "rollback":
         assert f.rollback is None and f.suites is not None
-        assert not suites_clean(f.suites, (f.interrupted_by, f.interrupted_during))
+        assert not suites_clean(f)
     if step.action == "verification":
         assert f.rollback is not None and f.rollback.ok and f.verification is None
     if f.rollback is not None and not f.rollback.ok:
@@ -128,6 +206,10 @@ def check_invariants(f: Facts, step: Step) -> None:
     if step.exit_code == EXIT_ROLLED_BACK:
         assert f.rollback is not None and f.rollback.ok
         assert f.verification is not None and f.verification.ok
+        assert complete(f.verification_evidence, None)
+    # Exit 0 without the reports of all the collected checks is never a pass.
+    if f.suites is not None and not complete(f.suites_evidence, f.collected):
+        assert step.exit_code != EXIT_PASSED
     # A killed or timed-out pytest run is never a pass, and exits 4/5 are never 0.
     if f.suites is not None and (f.suites.signal or f.suites.timed_out):
         assert step.exit_code != EXIT_PASSED
@@ -141,14 +223,17 @@ def check_invariants(f: Facts, step: Step) -> None:
 
 
 def all_facts() -> Iterator[Facts]:
-    for preflight, suites, rollback, verification, interruption in itertools.product(
+    for preflight, (suites, evidence), rollback, (
+        verification,
+        checked,
+    ), interruption in itertools.product(
         PREFLIGHTS,
-        [None, *pytest_outcomes()],
+        [(None, None), *SUITE_RUNS],
         [None, *ROLLBACKS],
-        [None, *VERIFICATIONS],
+        [(None, None), *VERIFICATION_RUNS],
         INTERRUPTIONS,
     ):
-        yield facts(preflight, suites, rollback, verification, interruption)
+        yield facts(preflight, suites, rollback, verification, interruption, evidence, checked)
 
 
 def reachable(f: Facts) -> bool:
@@ -162,8 +247,10 @@ def reachable(f: Facts) -> bool:
         signal is not None and during in ("start", "preflight", "suites")
     )
     if f.rollback is not None:
-        nothing_validated = f.suites.exit_code in (4, 5) and not f.suites.timed_out
-        if not interrupted and (suites_clean(f.suites, (signal, during)) or nothing_validated):
+        nothing_validated = (f.suites.exit_code in (4, 5) and not f.suites.timed_out) or (
+            f.suites.ok and validated_nothing(f.suites_evidence)
+        )
+        if not interrupted and (suites_clean(f) or nothing_validated):
             return False
     if f.verification is not None:
         return f.rollback is not None and f.rollback.ok
@@ -187,8 +274,11 @@ def test_every_combination_is_refused_as_impossible_or_keeps_the_gates_promises(
 
 def test_every_run_walked_from_the_start_finishes_and_never_repeats_a_phase() -> None:
     walks = 0
-    for preflight, suites, rollback, verification, interruption in itertools.product(
-        PREFLIGHTS, list(pytest_outcomes()), ROLLBACKS, VERIFICATIONS, INTERRUPTIONS
+    for preflight, (suites, evidence), rollback, (
+        verification,
+        checked,
+    ), interruption in itertools.product(
+        PREFLIGHTS, SUITE_RUNS, ROLLBACKS, VERIFICATION_RUNS, INTERRUPTIONS
     ):
         signal, during = interruption
         known: dict[str, Outcome] = {}
@@ -202,6 +292,8 @@ def test_every_run_walked_from_the_start_finishes_and_never_repeats_a_phase() ->
                 known.get("rollback"),
                 known.get("verification"),
                 (signal, during) if reached else (None, None),
+                evidence,
+                checked,
             )
             step = decide(f)
             check_invariants(f, step)
@@ -212,7 +304,8 @@ def test_every_run_walked_from_the_start_finishes_and_never_repeats_a_phase() ->
         else:
             pytest.fail(f"no decision after four steps: {known}")
         walks += 1
-    assert walks == len(PREFLIGHTS) * 58 * len(ROLLBACKS) * len(VERIFICATIONS) * len(INTERRUPTIONS)
+    runs = len(SUITE_RUNS) * len(VERIFICATION_RUNS)
+    assert walks == len(PREFLIGHTS) * runs * len(ROLLBACKS) * len(INTERRUPTIONS)
 
 
 @pytest.mark.parametrize(
@@ -284,3 +377,43 @@ def test_the_preflight_problem_names_what_went_wrong(
     }
     found = preflight_problem(**arguments)  # type: ignore[arg-type]
     assert (found is None) if problem is None else (problem in (found or ""))
+
+
+@pytest.mark.parametrize(
+    ("evidence", "decision", "words"),
+    [
+        (None, "rollback", "wrote no JUnit report (the run did not finish)"),
+        (SUITES_EVIDENCE[2], "rollback", "wrote no JUnit report"),
+        (SUITES_EVIDENCE[3], "rollback", "wrote no prodval summary"),
+        (SUITES_EVIDENCE[4], "rollback", "reported 1 of the 2 checks the preflight collected"),
+        (SUITES_EVIDENCE[6], "misconfigured", "every one of the 2 checks was skipped"),
+        (SUITES_EVIDENCE[7], "misconfigured", "recorded a baseline"),
+    ],
+    ids=["no reports", "no junit", "no summary", "fewer reported", "all skipped", "recorded"],
+)
+def test_exit_0_without_evidence_is_a_failure_or_a_misuse_never_a_pass(
+    evidence: Evidence | None, decision: str, words: str
+) -> None:
+    step = decide(facts(None, outcome(0), None, None, (None, None), evidence))
+    assert (step.decision or step.action) == decision
+    assert words in step.reason
+    assert step.exit_code == (EXIT_MISUSE if decision == "misconfigured" else None)
+
+
+def test_a_verification_that_exited_0_without_evidence_failed() -> None:
+    step = decide(facts(None, outcome(1), outcome(0), outcome(0), (None, None), COMPLETE, None))
+    assert step.decision == "verification_failed" and step.exit_code == EXIT_HUMAN
+    assert "the verification failed (pytest exited 0 but wrote no JUnit report" in step.reason
+
+
+def test_the_collected_count_is_compared_only_when_known() -> None:
+    fewer = Evidence(junit=True, summary=True, reported=1, executed=1)
+    assert evidence_problem(fewer, None) is None
+    assert evidence_problem(fewer, 2) is not None
+    assert evidence_problem(COMPLETE, 2) is None
+
+
+def test_suites_are_no_pass_without_the_preflights_count() -> None:
+    unknown = Facts(None, outcome(0), None, None, None, None, LIMITS, None, COMPLETE, None)
+    step = decide(unknown)
+    assert step == Step("rollback", "the preflight's count of collected checks is missing")

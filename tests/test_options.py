@@ -23,6 +23,7 @@ def test_help_lists_every_option_in_the_prodval_group(pytester: pytest.Pytester)
             "*--prune, --prodval-prune*",
             "*--prodval-config=PATH*",
             "*--allow-destructive*",
+            "*--prodval-confirm-destructive=NAME*",
             "*--prodval-confirm-record=NAME*",
             "*--prodval-summary=PATH*",
         ]
@@ -153,14 +154,67 @@ def test_destructive_checks_are_skipped_on_protected_environments(
     result.stdout.fnmatch_lines(
         [
             "*destructive check skipped on protected environment 'production' "
-            "(pass --allow-destructive to run it)*"
+            "(pass --allow-destructive --prodval-confirm-destructive=production to run it)*"
         ]
     )
+    # A confirmation without --allow-destructive allows nothing.
+    confirmed_only = project.runpytest(
+        "--target-env=production", "--prodval-confirm-destructive=production"
+    )
+    confirmed_only.assert_outcomes(skipped=1)
 
 
-def test_destructive_checks_run_when_allowed_or_unprotected(project: pytest.Pytester) -> None:
+REFUSED_DESTRUCTIVE = (
+    "ERROR: refusing to run destructive checks on protected environment 'production' with "
+    "--allow-destructive alone; confirm with --prodval-confirm-destructive=production"
+)
+
+
+@pytest.mark.parametrize(
+    ("how", "confirmation"),
+    [
+        ("option", ()),
+        ("option", ("--prodval-confirm-destructive=local",)),
+        ("ini", ()),
+        ("ini", ("-o", "prodval_confirm_destructive=staging")),
+        ("addopts", ()),
+    ],
+)
+def test_allowing_destructive_checks_on_a_protected_environment_needs_its_name(
+    project: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    confirmation: tuple[str, ...],
+) -> None:
+    # Before: --allow-destructive alone (also from the ini file or PYTEST_ADDOPTS, as a copied
+    # command line or a gate's "-- ..." passes it) ran destructive checks on production.
     project.makepyfile(DESTRUCTIVE)
-    project.runpytest("--target-env=production", "--allow-destructive").assert_outcomes(passed=1)
+    args: tuple[str, ...] = ()
+    if how == "option":
+        args = ("--allow-destructive",)
+    elif how == "ini":
+        project.makeini(INI + "prodval_allow_destructive = true\n")
+    else:
+        monkeypatch.setenv("PYTEST_ADDOPTS", "--allow-destructive")
+    result = project.runpytest("--target-env=production", *args, *confirmation)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([REFUSED_DESTRUCTIVE])
+    result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_destructive_checks_run_when_confirmed_or_unprotected(project: pytest.Pytester) -> None:
+    project.makepyfile(DESTRUCTIVE)
+    project.runpytest(
+        "--target-env=production",
+        "--allow-destructive",
+        "--prodval-confirm-destructive=production",
+    ).assert_outcomes(passed=1)
+    project.makeini(
+        INI + "prodval_allow_destructive = true\nprodval_confirm_destructive = production\n"
+    )
+    project.runpytest("--target-env=production").assert_outcomes(passed=1)
+    # Unprotected: unchanged, no confirmation needed.
+    project.runpytest("--target-env=local", "--allow-destructive").assert_outcomes(passed=1)
     project.runpytest("--target-env=local").assert_outcomes(passed=1)
 
 

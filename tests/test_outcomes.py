@@ -124,7 +124,7 @@ def test_a_check_out_of_its_time_budget_is_a_timeout_verdict(pytester: pytest.Py
 environments:
   local:
     api: {base_url: "http://127.0.0.1:9"}
-    timeouts: {check_s: 0.5}
+    timeouts: {check_s: 1}
 """,
     )
     pytester.makepyfile(

@@ -108,3 +108,61 @@ def test_redact_obj_does_not_modify_its_input() -> None:
 
 def test_its_repr_does_not_show_the_secrets() -> None:
     assert "s3cr3t" not in repr(Redactor(["s3cr3t"]))
+
+
+# A secret with every character that is printed escaped: a backslash, a tab, both quote kinds,
+# a newline, XML/URL specials and a non-ASCII letter.
+AWKWARD = "a\\b\t\"c'd\n<é&>%+ /"
+
+
+def _escaped(secret: str) -> dict[str, str]:
+    """How ``secret`` is printed by repr(), pytest, JSON, XML/HTML and URL quoting (the text
+    between the quotes; "of repr": a repr() inside a string printed again)."""
+    import html
+    import json
+    from urllib.parse import quote, quote_plus
+    from xml.sax.saxutils import escape
+
+    only_single = secret.replace('"', "")  # repr() double-quotes a string with ' but no "
+    return {
+        "repr": repr(secret)[1:-1],
+        "repr, double-quoted": repr(only_single)[1:-1],
+        "repr of repr": repr(repr(secret)[1:-1])[1:-1],
+        "pytest id": secret.encode("unicode_escape").decode("ascii"),
+        "json": json.dumps(secret)[1:-1],
+        "json, not ascii": json.dumps(secret, ensure_ascii=False)[1:-1],
+        "json of repr": json.dumps(repr(secret)[1:-1])[1:-1],
+        "xml": escape(secret, {'"': "&quot;", "'": "&apos;"}),
+        "xml text": escape(secret),
+        "xml of repr": escape(repr(secret)[1:-1], {'"': "&quot;"}),
+        "html": html.escape(secret),
+        "url": quote(secret, safe=""),
+        "url path": quote(secret),
+        "url plus": quote_plus(secret),
+    }
+
+
+@pytest.mark.parametrize("form", list(_escaped(AWKWARD)))
+def test_it_replaces_every_escaped_form_of_a_secret(form: str) -> None:
+    # Before: only the secret as written and its %-encoding were matched, so repr() in
+    # --showlocals or an assertion, JSON and JUnit's XML printed the secret escaped.
+    secret = _escaped(AWKWARD)[form]
+    if form == "repr, double-quoted":
+        redactor = Redactor([AWKWARD.replace('"', "")])
+    else:
+        redactor = Redactor([AWKWARD])
+
+    assert redactor.redact(f"<<{secret}>>") == f"<<{REDACTED}>>"
+
+
+def test_it_replaces_the_escaped_forms_inside_a_repr_of_a_larger_value() -> None:
+    secret = "a\\b\t\"c'd"
+    redactor = Redactor([secret])
+    for shown in (repr({"k": secret}), repr([secret, "x'y"]), str({"k": secret})):
+        assert redactor.redact(shown).count(REDACTED) == 1, shown
+        assert "c\\'d" not in redactor.redact(shown)
+
+
+def test_escaped_forms_keep_the_minimum_length_rule() -> None:
+    assert not Redactor(['a"b', "\t\\\n"])  # escaped, they are longer, but no secrets at all
+    assert Redactor(['a"bc']).redact('x "a\\"bc" y') == f'x "{REDACTED}" y'

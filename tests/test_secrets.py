@@ -218,3 +218,186 @@ def test_no_secret_reaches_the_gate_record_its_output_or_notification(
     assert len(posts) == 1 and record["notification"]["sent"]
     output = result.stdout + result.stderr + json.dumps(posts)
     assert scan(project.path, output, SECRETS.values()) == []
+
+
+# -- secrets printed escaped ------------------------------------------------------------------
+
+# A backslash, a tab and both quote kinds: repr() (--showlocals, assertion rewriting), JSON and
+# XML print it escaped, not as written; the second one adds a newline and a non-ASCII letter.
+ESCAPED_SECRETS = ("a\\b\t\"c'd", "n\u00e9w\nline-s3cret")
+
+
+def printed_forms(secret: str) -> set[str]:
+    """``secret`` as written and as repr(), JSON, XML/HTML and URL quoting print it."""
+    import html
+    from urllib.parse import quote, quote_plus
+    from xml.sax.saxutils import escape
+
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        repr(secret.replace('"', ""))[1:-1].replace("'", "\\'"),
+        secret.encode("unicode_escape").decode("ascii"),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        escape(secret, {'"': "&quot;", "'": "&apos;"}),
+        escape(secret, {'"': "&quot;", "\n": "&#10;", "\t": "&#09;"}),
+        html.escape(secret),
+        quote(secret, safe=""),
+        quote_plus(secret),
+    }
+    forms.add(escape(repr(secret)[1:-1], {'"': "&quot;", "\n": "&#10;"}))  # repr() in JUnit
+    return forms
+
+
+ESCAPED_CHECKS = """
+import json
+
+
+def test_prints_the_secret_and_has_it_in_its_locals(target):
+    secret = target.params["signing_secret"]
+    other = target.params["api_token"]
+    as_json = json.dumps({"secret": secret, "other": other})
+    print("secret:", repr(secret), secret, as_json, repr(other))
+    assert secret == "something else", f"got {secret!r} and {other!r}"
+
+
+def test_compares_it(baseline, target):
+    baseline.exact("signed", {"secret": target.params["signing_secret"] + "-x"})
+"""
+
+
+def yaml_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a YAML double-quoted scalar
+
+
+def test_no_escaped_form_of_a_secret_reaches_the_terminal_junit_or_the_summary(
+    pytester: pytest.Pytester,
+) -> None:
+    # Before: `a\\b\t"c'd` was hidden as written, but --showlocals, the assertion message and
+    # JUnit printed it as `a\\\\b\\t"c\\'d` (repr) or with &quot; / &#09; (XML).
+    secret, other = ESCAPED_SECRETS
+    pytester.makefile(
+        ".yaml",
+        prodval=(
+            "environments:\n  local:\n    api:\n      base_url: http://127.0.0.1:9\n"
+            f"    params:\n      signing_secret: {yaml_string(secret)}\n"
+            f"      api_token: {yaml_string(other)}\n"
+        ),
+    )
+    pytester.makepyfile(test_escaped=ESCAPED_CHECKS)
+    outputs: list[str] = []
+
+    def run(*args: str) -> pytest.RunResult:
+        result = pytester.runpytest(
+            "--target-env=local",
+            "--junitxml=reports/junit.xml",
+            "--prodval-summary=reports/summary.json",
+            "-o",
+            "junit_logging=all",
+            "-rA",
+            "-vv",
+            "--showlocals",
+            *args,
+        )
+        outputs.append(result.stdout.str() + result.stderr.str())
+        return result
+
+    run("--record-baseline", "-k", "compares").assert_outcomes(passed=1)
+    run().assert_outcomes(passed=1, failed=1)
+    junit = (pytester.path / "reports/junit.xml").read_text(encoding="utf-8")
+    summary = (pytester.path / "reports/summary.json").read_text(encoding="utf-8")
+    baseline = (pytester.path / "baselines/local.json").read_text(encoding="utf-8")
+    output = "".join(outputs)
+    assert "***" in output and "***" in junit and "***" in summary
+    texts = {"output": output, "junit": junit, "summary": summary, "baseline": baseline}
+    for name, text in texts.items():
+        for value in ESCAPED_SECRETS:
+            leaked = sorted(form for form in printed_forms(value) if form in text)
+            assert leaked == [], f"{name}: {leaked}"
+
+
+def config_error(tmp_path: Path, api_block: str, environ: Mapping[str, str]) -> str:
+    from pytest_prodval.config import ConfigError, load_config
+
+    path = tmp_path / "prodval.yaml"
+    path.write_text(
+        "environments:\n  local:\n    api:\n      base_url: http://127.0.0.1:9\n" + api_block,
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ).environment("local")
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("api_block", "secret", "where"),
+    [
+        # A variable's value (a secret) in a field that rejects it: repr() escapes it.
+        ("      timeout: ${T}\n", ESCAPED_SECRETS[0], "api.timeout: expected a number"),
+        # Long enough to be cut at 80 characters: redacted before it is shortened.
+        ("      timeout: ${T}\n", "tok-" + "x" * 60 + '\\"' + "y" * 30, "api.timeout: expected"),
+        # Written literally under a secret-sounding header name: no redactor knows it.
+        (
+            "      headers:\n        Authorization: [lit-Bearer-s3cret]\n",
+            "lit-Bearer-s3cret",
+            "api.headers.Authorization: expected a string, got a value of type list (not shown)",
+        ),
+    ],
+)
+def test_config_errors_never_echo_a_secret_in_any_form(
+    tmp_path: Path, api_block: str, secret: str, where: str
+) -> None:
+    message = config_error(tmp_path, api_block, {"T": secret})
+
+    assert where in message and "\n" not in message
+    leaked = [form for form in printed_forms(secret) | {secret[:20]} if form in message]
+    assert leaked == [], message
+
+
+@pytest.mark.parametrize(
+    ("api_block", "environ", "where"),
+    [
+        (
+            '      headers:\n        X-Tenant: "t1\\r\\nX-Evil: yes"\n',
+            {},
+            "api.headers: value of header 'X-Tenant': expected printable ASCII",
+        ),
+        (
+            "      headers:\n        X-Tenant: ${H}\n",
+            {"H": "t1\nX-Evil: s3cr3t-h"},
+            "api.headers: value of header 'X-Tenant': expected printable ASCII",
+        ),
+        (
+            '      headers:\n        X-Tenant: "caf\u00e9-s3cr3t"\n',
+            {},
+            "api.headers: value of header 'X-Tenant': expected printable ASCII",
+        ),
+        (
+            '      headers:\n        "X Tenant": ok\n',
+            {},
+            "api.headers: header name 'X Tenant': expected letters, digits",
+        ),
+        (
+            '    credentials:\n      viewer:\n        api_key: "k3y\\r\\nX-Evil: 1"\n',
+            {},
+            "credentials.viewer.api_key: sent as a header: expected printable ASCII",
+        ),
+        (
+            "    credentials:\n      admin:\n        bearer_token: ${H}\n",
+            {"H": "t0k\x00en-s3cr3t"},
+            "credentials.admin.bearer_token: sent as a header: expected printable ASCII",
+        ),
+    ],
+)
+def test_header_values_httpx_would_refuse_are_config_errors_that_do_not_show_them(
+    tmp_path: Path, api_block: str, environ: dict[str, str], where: str
+) -> None:
+    # Before: the file loaded, and the first request failed with httpx's
+    # `Illegal header value b't1\r\nX-Evil: ...'`, value and all.
+    message = config_error(tmp_path, api_block, environ)
+
+    assert where in message and "\n" not in message, message
+    assert "(value not shown)" in message or "header name" in where, message
+    for shown in ("X-Evil", "s3cr3t", "caf"):
+        assert shown not in message, message

@@ -12,31 +12,37 @@ Layout (``schema`` 1)::
 
 A recording run merges into the file that is on disk at write time: entries it did not
 record are kept, so a partial run never loses anything; only an explicit prune removes
-entries.
+entries. Writers take turns on ``<baseline>.lock`` (``flock``) for the read-merge-write; a
+symlinked path updates the link's target; a file that cannot be written is one
+``FileWriteError`` line and the previous file stays.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import BaselineError
+from ..errors import BaselineError, BaselineLocked, FileWriteError
 from .entries import entry_problem
 from .verdict import Entry
 
 __all__ = [
+    "LOCK_TIMEOUT_S",
     "SCHEMA_VERSION",
     "BaselineError",
     "BaselineFile",
     "Provenance",
+    "atomic_write_text",
     "dumps",
     "write_merged",
 ]
@@ -45,6 +51,9 @@ SCHEMA_VERSION = 1
 _WRAP = 100
 _CORRUPTED = "the file is truncated or corrupted — restore it from git, or delete it and re-record"
 _OPTIONAL_PROVENANCE = frozenset({"target_version", "suite_commit"})
+# A writer holds the lock only for one read-merge-write of the file: seconds at most.
+LOCK_TIMEOUT_S = 60.0
+_LOCK_POLL_S = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,45 +231,119 @@ def write_merged(
     recorded: Mapping[str, Entry],
     provenance: Provenance,
     prune: Iterable[str] = (),
+    *,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
 ) -> dict[str, Entry]:
     """Merge ``recorded`` into the file now on disk, drop ``prune`` keys, write atomically.
 
     Re-reading at write time (not the copy loaded at start) keeps entries that another
-    run wrote meanwhile. Returns the entries written.
+    run wrote meanwhile; ``<baseline>.lock`` (``flock``) serialises the read-merge-write of
+    concurrent writers, waiting at most ``lock_timeout_s``. A symlinked ``path`` updates
+    the link's target in place. Returns the entries written.
+
+    Raises ``BaselineLocked`` when the lock is not free in time, ``FileWriteError`` when the
+    file cannot be written (the previous file is left intact), ``BaselineError`` when the
+    file on disk cannot be trusted.
     """
-    current = BaselineFile.load(path)
-    entries = dict(current.entries)
-    for key in prune:
-        entries.pop(key, None)
-    entries.update(recorded)
-    data: dict[str, Any] = {
-        "schema": SCHEMA_VERSION,
-        "provenance": provenance.to_json(),
-        "entries": entries,
-    }
-    # Checksum the data as it will be read back, so float formatting cannot break it.
-    data = json.loads(json.dumps(data, allow_nan=False))
-    data["checksum"] = _checksum(data)
-    atomic_write_text(path, dumps(data))
+    target = Path(os.path.realpath(path))
+    with _locked(path, target, lock_timeout_s):
+        current = BaselineFile.load(path)
+        entries = dict(current.entries)
+        for key in prune:
+            entries.pop(key, None)
+        entries.update(recorded)
+        data: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "provenance": provenance.to_json(),
+            "entries": entries,
+        }
+        # Checksum the data as it will be read back, so float formatting cannot break it.
+        data = json.loads(json.dumps(data, allow_nan=False))
+        data["checksum"] = _checksum(data)
+        atomic_write_text(path, dumps(data))
     return entries
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, rename, fsync the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+@contextlib.contextmanager
+def _locked(path: Path, target: Path, timeout_s: float) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``<target>.lock`` (next to the real file).
+
+    The lock file stays: removing it would let a waiter lock an unlinked inode while a
+    newcomer locks a fresh one.
+    """
+    lock = target.with_name(target.name + ".lock")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise FileWriteError(
+            f"{_shown(path, target)}: cannot write the baseline: cannot create its lock file "
+            f"{lock} ({_reason(exc)}); the previous file is unchanged"
+        ) from None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BaselineLocked(
+                        f"{_shown(path, target)}: another run is writing this baseline and "
+                        f"held {lock} for more than {timeout_s:g} s; nothing was written — "
+                        "record again when it has finished"
+                    ) from None
+                time.sleep(_LOCK_POLL_S)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Temp file next to the real file, fsync, rename, fsync the directory.
+
+    A symlinked ``path`` is resolved first, so the link's target is replaced and the link
+    stays a link. Any failure removes the temp file and leaves the previous file intact;
+    an ``OSError`` becomes one ``FileWriteError`` line naming the file.
+    """
+    target = Path(os.path.realpath(path))
+    tmp: str | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        kept = "the previous file is unchanged" if target.exists() else "nothing was written"
+        raise FileWriteError(
+            f"{_shown(path, target)}: cannot write ({_reason(exc)}); {kept}"
+        ) from None
     finally:
-        os.close(dir_fd)
+        if tmp is not None:  # any failure, KeyboardInterrupt included
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    try:
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise FileWriteError(
+            f"{_shown(path, target)}: written, but its directory could not be synced "
+            f"({_reason(exc)}); it may not survive a power loss"
+        ) from None
+
+
+def _shown(path: Path, target: Path) -> str:
+    """``path``, and the file it links to when it is a symlink."""
+    linked = Path(os.path.realpath(path.parent)) / path.name != target
+    return f"{path} (-> {target})" if linked else str(path)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__

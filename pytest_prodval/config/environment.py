@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from ..errors import ConfigError
-from ..safety.redaction import MIN_SECRET_LENGTH, Redactor
+from ..safety.redaction import MIN_SECRET_LENGTH, SECRET_KEY, Redactor
 from .errors import Loc, _Interpolated, _Locator, _more, _validate
 from .messages import MSG_BAD_INTERPOLATION, MSG_VAR_NOT_SET
 from .schema import TargetEnv, _EnvironmentBlock
@@ -164,10 +164,7 @@ def _reparse_scalar(text: str) -> Any:
     return value if value is None or isinstance(value, (bool, int, float)) else text
 
 
-_SECRET_PARAM = re.compile(
-    r"secret|password|passwd|token|api[_-]?key|private|authorization|cookie|credential",
-    re.IGNORECASE,
-)
+_SECRET_PARAM = SECRET_KEY
 
 
 def _secret_values(value: object, secret: bool = False) -> Iterator[str]:

@@ -19,7 +19,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError
-from ..safety.redaction import Redactor
+from ..safety.redaction import SECRET_KEY, Redactor
 from .messages import MSG_MORE_PROBLEMS, _show
 from .schema import _Expect
 
@@ -170,11 +170,19 @@ def _describe(error: ErrorDetails, model: type[BaseModel], redactor: Redactor) -
         expected = error["msg"]
     else:
         expected = _field_expectation(model, loc) or _generic_expectation(error)
-    if loc and loc[-1] in _SECRET_KEYS:
+    if _is_secret(loc):
         got = f"a value of type {type(error['input']).__name__} (not shown)"
     else:
-        got = redactor.redact(_show(error["input"]))
+        got = _show(error["input"], redactor)
     return loc, f"expected {expected}, got {got}"
+
+
+def _is_secret(loc: Loc) -> bool:
+    """A value at ``loc`` is secret: a credential, or under a secret-sounding key (params,
+    api.headers) that no redactor knows when the value was written literally."""
+    if loc and loc[-1] in _SECRET_KEYS:
+        return True
+    return any(isinstance(key, str) and SECRET_KEY.search(key) for key in loc[1:])
 
 
 def _generic_expectation(error: ErrorDetails) -> str:

@@ -1,6 +1,6 @@
 """What a problem with ``prodval.yaml`` says: the messages, :class:`ConfigError`, shown values.
 
-Values are shown shortened, with URL passwords hidden (:func:`_show`).
+Values are shown shortened, with URL passwords and known secrets hidden (:func:`_show`).
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ def _hide_url_password(url: str) -> str:
     return Redactor(()).redact_url(url)
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, redactor: Redactor | None = None) -> str:
+    # Redacted before shortening: a cut secret would not be recognised any more.
     shown = _hide_url_password(repr(value))
+    if redactor is not None:
+        shown = redactor.redact(shown)
     return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."

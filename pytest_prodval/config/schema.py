@@ -58,6 +58,19 @@ RequestRate = Annotated[float, Field(gt=0), _Expect("a number of requests per se
 NonEmptyStr = Annotated[str, Field(min_length=1), _Expect("a non-empty string")]
 
 _ENV_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+# What httpx and h11 send without failing at request time (`Illegal header value b'...'`, an
+# error that echoes the value): a token as the name, printable ASCII and tabs as the value.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+EXPECT_HEADER_VALUE = "expected printable ASCII without line breaks or controls (value not shown)"
+
+
+def _check_header_value(what: str, value: str) -> str:
+    if not _HEADER_VALUE.fullmatch(value):
+        raise _problem(f"{what}: {EXPECT_HEADER_VALUE}")
+    return value
+
+
 _MODEL_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
@@ -87,6 +100,24 @@ class ApiConfig(_Model):
             valid = False
         if not valid:
             raise _expected(EXPECT_HTTP_URL)
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise _problem(
+                    f"header name {name!r}: expected letters, digits and !#$%&'*+-.^_`|~"
+                )
+            _check_header_value(f"value of header {name!r}", text)
+        return value
+
+    @field_validator("api_key_header")
+    @classmethod
+    def _check_api_key_header(cls, value: str) -> str:
+        if not _HEADER_NAME.fullmatch(value):
+            raise _expected("a header name (letters, digits and !#$%&'*+-.^_`|~)")
         return value
 
     @field_validator("version_path")
@@ -143,6 +174,12 @@ class Credential(_Model):
     username: NonEmptyStr | None = None
     password: NonEmptyStr | None = Field(default=None, repr=False)
 
+    @field_validator("api_key", "bearer_token")
+    @classmethod
+    def _check_sent_as_header(cls, value: str | None) -> str | None:
+        # Sent in a header (api.api_key_header, Authorization).
+        return None if value is None else _check_header_value("sent as a header", value)
+
     @model_validator(mode="after")
     def _check_exactly_one_kind(self) -> Credential:
         given = [name for name in type(self).model_fields if getattr(self, name) is not None]
@@ -197,9 +234,16 @@ class TlsExpectations(_Model):
     cert_min_days: Annotated[int, Field(ge=0), _Expect("a number of days >= 0")] = 14
 
 
+# A time budget below a second would go off inside pytest's own reporting (an INTERNALERROR,
+# which a gate reads as a failing release), not in the check it bounds.
+BudgetSeconds = Annotated[
+    float, Field(ge=1, allow_inf_nan=False), _Expect("a number of seconds >= 1")
+]
+
+
 class Timeouts(_Model):
-    check_s: Seconds = 60.0
-    run_s: Seconds = 900.0
+    check_s: BudgetSeconds = 60.0
+    run_s: BudgetSeconds = 900.0
 
 
 class _EnvironmentBlock(_Model):

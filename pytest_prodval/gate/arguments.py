@@ -24,11 +24,14 @@ from ..errors import GateUsageError
 __all__ = [
     "GATE_SET",
     "HELP",
+    "NO_CHECKS",
     "RECORDING",
     "GateSettings",
+    "default_lock_file",
     "forbidden_flags",
     "parse",
     "refused",
+    "refused_ini_keys",
 ]
 
 DEFAULT_TIMEOUT_S = 900
@@ -78,16 +81,20 @@ Options:
   -h, --help              this text
   -- PYTEST_ARGS...       passed to every pytest run (collection, suites, verification), e.g.
                           -- -n 4 -m 'not performance'; the --verify selection comes after them
+                          refused there, in --verify and in PYTEST_ADDOPTS: the options the gate
+                          sets, recording (also as -o/--override-ini), options that run no
+                          checks (--collect-only, --setup-plan, --fixtures, --help, ...), @file
 
 Exit codes:
   0  the suites passed; nothing was rolled back
-  1  the suites failed, timed out or were interrupted; rolled back, and the verification passed
+  1  the suites failed, timed out or were interrupted (or exited 0 without this run's JUnit
+     and summary reporting every collected check); rolled back, and the verification passed
   2  the suites failed, and the rollback failed, timed out or its verification failed: the
      deployment is in an unknown state and a human must act
   3  gate misused or misconfigured: bad arguments, invalid config, unreadable baseline,
-     unreachable target, no checks collected, no verification selection, pytest usage error,
-     or another gate holds the environment's lock. Nothing was validated and nothing was
-     rolled back.
+     unreachable target, no checks collected, every check skipped, no verification selection,
+     pytest usage error, or another gate holds the environment's lock. Nothing was validated
+     and nothing was rolled back.
 
 pytest's exit codes are mapped explicitly: 0 -> 0; 1 (checks failed), 2 (interrupted),
 3 (internal error), death by a signal and the timeout -> roll back (then 1 or 2); 4 (usage
@@ -97,9 +104,12 @@ SIGINT or SIGTERM while the suites run stop them and roll back; during the rollb
 verification they are noted and the gate finishes (both are bounded by their timeouts).
 
 Environment: PRODVAL_GATE_PYTHON (the Python with pytest-prodval; set by the installed
-prodval-gate), PRODVAL_GATE_LOCK_DIR (lock files; default DIR/gate), PRODVAL_GATE_KILL_AFTER,
-PRODVAL_GATE_PROBE_S, PRODVAL_GATE_COLLECT_S. The gate sets PRODVAL_NO_EMBEDDED_TARGET=1: it
-validates the deployment that is there, never one it starts itself.
+prodval-gate), PRODVAL_GATE_LOCK_DIR (lock files, one per environment; default
+${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/prodval-gate-locks, keyed on the config file's path and the
+environment, whatever --reports says), PRODVAL_GATE_KILL_AFTER, PRODVAL_GATE_PROBE_S,
+PRODVAL_GATE_COLLECT_S. PYTEST_ADDOPTS is checked like the arguments after --. The gate sets
+PRODVAL_NO_EMBEDDED_TARGET=1: it validates the deployment that is there, never one it starts
+itself.
 """
 
 
@@ -185,13 +195,83 @@ def forbidden_flags() -> tuple[dict[str, str], set[str]]:
     return why, known | set(JUNIT_FLAGS)
 
 
+# pytest options that run no checks (they collect, plan, list or print, and exit 0): a gate
+# run needs checks that ran, so they are refused at parse time like the recording options.
+NO_CHECKS = (
+    "--collect-only",
+    "--co",
+    "--setup-plan",
+    "--setup-only",
+    "--fixtures",
+    "--funcargs",
+    "--fixtures-per-test",
+    "--markers",
+    "--cache-show",
+    "--help",
+    "--version",
+)
+NO_CHECKS_SHORT = {"h": "--help", "V": "--version"}
+# pytest's short flags that take no value: a cluster such as -qV is read letter by letter up to
+# the first one that takes a value (the rest of the word, or the next word, is that value).
+_SHORT_FLAGS = set("qvxslhV")
+_NO_CHECKS_WHY = "runs no checks (a gate decides on checks that ran)"
+_ARGFILE_WHY = "pytest would read arguments from that file; pass them to the gate directly"
+
+
+def refused_ini_keys() -> dict[str, str]:
+    """{ini key: why refused} for ``-o/--override-ini``: recording, confirmations, destructive."""
+    from ..options import OPTIONS
+
+    why: dict[str, str] = {}
+    for opt in OPTIONS:
+        if opt.dest in RECORDING:
+            why[opt.dest] = "a gate compares with the baseline, never records"
+        elif "destructive" in opt.dest or "confirm" in opt.dest:
+            why[opt.dest] = "a production guard is not overridden through ini (use its option)"
+    return why
+
+
+def _override(value: str, where: str, arg: str) -> str | None:
+    key = value.partition("=")[0].strip()
+    why = refused_ini_keys().get(key)
+    return f"'{arg}' {where}: overrides ini {key}: {why}" if why else None
+
+
 def refused(args: Sequence[str], where: str = "after --") -> str | None:
     """The first argument in ``args`` that a gate refuses, as a one-line message."""
     why, known = forbidden_flags()
-    for arg in args:
+    words = list(args)
+    for index, arg in enumerate(words):
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if arg.startswith("@") and len(arg) > 1:
+            return f"'{arg}' {where}: {_ARGFILE_WHY}"
+        if arg.startswith("-") and not arg.startswith("--") and len(arg) > 1:
+            for position, letter in enumerate(arg[1:], start=1):
+                if letter in NO_CHECKS_SHORT:
+                    return (
+                        f"'{arg}' {where}: -{letter} ({NO_CHECKS_SHORT[letter]}) {_NO_CHECKS_WHY}"
+                    )
+                if letter == "o":
+                    value = arg[position + 1 :]
+                    shown = arg if value else f"{arg} {following}".strip()
+                    problem = _override(value or following, where, shown)
+                    if problem:
+                        return problem
+                    break
+                if letter not in _SHORT_FLAGS:
+                    break  # this letter takes a value: the rest of the word is it
+            continue
         if not arg.startswith("--") or arg == "--":
             continue
-        name = arg.partition("=")[0]
+        name, has_value, value = arg.partition("=")
+        if name == "--override-ini":
+            shown = arg if has_value else f"{arg} {following}".strip()
+            problem = _override(value if has_value else following, where, shown)
+            if problem:
+                return problem
+            continue
+        if name in NO_CHECKS:
+            return f"'{arg}' {where}: {_NO_CHECKS_WHY}"
         if name in why:
             return f"'{arg}' {where}: {why[name]}"
         if name in known or len(name) < 3:
@@ -201,6 +281,23 @@ def refused(args: Sequence[str], where: str = "after --") -> str | None:
         if expands_to:
             return f"'{arg}' {where}: abbreviates {expands_to[0]}: {why[expands_to[0]]}"
     return None
+
+
+def default_lock_file(config: str, env: str) -> Path:
+    """The lock of one environment: the same for every gate on it, whatever ``--reports`` says.
+
+    Keyed on the config file's absolute path and the environment's name, in
+    ``PRODVAL_GATE_LOCK_DIR`` or else ``${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/prodval-gate-locks``.
+    """
+    import hashlib
+
+    lock_dir = os.environ.get("PRODVAL_GATE_LOCK_DIR")
+    if lock_dir:
+        return Path(lock_dir) / f"{env}.lock"
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"
+    where = os.path.realpath(os.path.abspath(config))
+    digest = hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return Path(base) / "prodval-gate-locks" / f"{digest}-{env}.lock"
 
 
 # --- the gate's own arguments -----------------------------------------------------------------
@@ -281,8 +378,17 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
     problem = refused(pytest_args)
     if problem:
         raise GateUsageError(problem)
+    addopts = os.environ.get("PYTEST_ADDOPTS", "")
+    if addopts.strip():
+        try:
+            added = shlex.split(addopts)
+        except ValueError as exc:
+            raise GateUsageError(f"PYTEST_ADDOPTS: cannot split '{addopts}': {exc}") from None
+        problem = refused(added, "in PYTEST_ADDOPTS")
+        if problem:
+            raise GateUsageError(problem)
     reports = values.get("reports") or "reports"
-    lock_dir = os.environ.get("PRODVAL_GATE_LOCK_DIR") or str(Path(reports) / "gate")
+    config = values.get("config") or "prodval.yaml"
     return GateSettings(
         env=env,
         baseline=values["baseline"],
@@ -292,13 +398,13 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
         verify_timeout_s=verify_timeout_s,
         rollback_timeout_s=rollback_timeout_s,
         notify=notify,
-        config=values.get("config") or "prodval.yaml",
+        config=config,
         reports=reports,
         pytest_args=tuple(pytest_args),
         python=sys.executable,
         kill_after_s=_env_seconds("PRODVAL_GATE_KILL_AFTER", 30.0),
         collect_s=_env_seconds("PRODVAL_GATE_COLLECT_S", 300.0) or 300.0,
-        lock_file=str(Path(lock_dir) / f"{env}.lock"),
+        lock_file=str(default_lock_file(config, env)),
         started_at=time.time(),
     )
 

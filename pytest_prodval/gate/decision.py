@@ -8,6 +8,13 @@ runs what it is told; nothing here runs anything, so every combination is unit-t
 (tests/test_gate_decision.py).
 
 pytest's exit codes mean the same here as everywhere else in the gate: ``PYTEST_MEANING``.
+
+A pass needs positive evidence, not only exit code 0 (``Evidence``, ``evidence_problem``): the
+JUnit XML and the summary written by this run, every check the preflight collected reported,
+at least one of them executed (not skipped), and the run in compare mode. A run that exits 0
+without its reports, or that reported fewer checks than were collected, is a failure (the
+release may have killed the runner: ``os._exit(0)`` in a check); a run whose every check was
+skipped, or that recorded a baseline, validated nothing and is a misuse (exit 3).
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ __all__ = [
     "EXIT_ROLLED_BACK",
     "PHASES",
     "PYTEST_MEANING",
+    "Evidence",
     "Facts",
     "Limits",
     "Step",
     "decide",
+    "evidence_problem",
     "preflight_problem",
     "pytest_meaning",
     "pytest_problem",
@@ -71,6 +80,49 @@ class Limits:
 
 
 @dataclasses.dataclass(frozen=True)
+class Evidence:
+    """What a pytest run left behind that proves it ran (``state.py`` reads it from the files)."""
+
+    junit: bool  # the JUnit XML exists, was written after the run started, and parses
+    summary: bool  # prodval-summary.json likewise, and is a JSON object
+    reported: int  # test cases in the JUnit XML
+    executed: int  # of them, not skipped
+    recorded: bool = False  # the summary says the run recorded a baseline (record mode)
+
+
+# Kinds of evidence problems: a failure is rolled back, a misuse validated nothing (exit 3).
+EvidenceKind = Literal["failure", "misuse"]
+
+
+def evidence_problem(
+    evidence: Evidence | None, collected: int | None
+) -> tuple[EvidenceKind, str] | None:
+    """Why a run that exited 0 is still no pass; None when its evidence is complete.
+
+    ``collected``: how many checks the preflight collected with the same selection (None: not
+    compared, as for the verification, whose selection the preflight does not collect).
+    """
+    if evidence is None or not evidence.junit:
+        return "failure", "pytest exited 0 but wrote no JUnit report (the run did not finish)"
+    if not evidence.summary:
+        return "failure", "pytest exited 0 but wrote no prodval summary (the run did not finish)"
+    if evidence.recorded:
+        return "misuse", "the run recorded a baseline: a gate compares, never records"
+    if collected is not None and evidence.reported != collected:
+        return "failure", (
+            f"pytest exited 0 but reported {evidence.reported} of the {collected} checks "
+            "the preflight collected"
+        )
+    if evidence.reported == 0:
+        return "failure", "pytest exited 0 but reported no checks"
+    if evidence.executed == 0:
+        return "misuse", (
+            f"every one of the {evidence.reported} checks was skipped: nothing was validated"
+        )
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
 class Facts:
     """Everything that happened so far; None for a phase that has not run."""
 
@@ -81,6 +133,9 @@ class Facts:
     interrupted_by: str | None  # the first signal the gate received, e.g. "SIGTERM"
     interrupted_during: str | None  # the phase it arrived in (one of PHASES)
     limits: Limits
+    collected: int | None = None  # checks the preflight collected (None: not known)
+    suites_evidence: Evidence | None = None  # None: no reports at all
+    verification_evidence: Evidence | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,9 +242,18 @@ def decide(facts: Facts) -> Step:
     else:
         problem = pytest_problem(suites, limits.timeout_s, "the suites")
         if problem is None:
-            _require(facts.rollback is None, "a rollback after the suites passed")
-            _require(facts.verification is None, "a verification after the suites passed")
-            return _finish("passed", EXIT_PASSED, "all checks passed")
+            found = evidence_problem(facts.suites_evidence, facts.collected)
+            if found is None and facts.collected is None:
+                found = "failure", "the preflight's count of collected checks is missing"
+            if found is None:
+                _require(facts.rollback is None, "a rollback after the suites passed")
+                _require(facts.verification is None, "a verification after the suites passed")
+                return _finish("passed", EXIT_PASSED, "all checks passed")
+            kind, problem = found
+            if kind == "misuse":
+                _require(facts.rollback is None, "a rollback after a run that validated nothing")
+                _require(facts.verification is None, "a verification after a misuse")
+                return _finish("misconfigured", EXIT_MISUSE, f"{problem}: never a pass")
         if suites.exit_code in (4, 5) and not suites.timed_out:
             # Nothing was validated: a usage error or an empty selection is never a pass,
             # and no reason to roll back.
@@ -217,6 +281,9 @@ def decide(facts: Facts) -> Step:
     if verification is None:
         return Step("verification", reason)
     why = pytest_problem(verification, limits.verify_timeout_s, "it")
+    if why is None:
+        found = evidence_problem(facts.verification_evidence, None)
+        why = found[1] if found is not None else None
     if why is None:
         return _finish("rolled_back", EXIT_ROLLED_BACK, f"{reason}; rolled back and verified")
     return _finish(

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from ..process import Outcome, Supervisor
 from .arguments import GateSettings
-from .state import PhaseResult, Run, Work, last_line
+from .state import COLLECTED, PhaseResult, Run, Work, last_line
 
 __all__ = ["Phase", "phase_for", "run_phase"]
 
@@ -43,8 +43,22 @@ class Phase:
     output: Path | None  # None: the gate's own stdout and stderr
 
 
+# Last on every pytest command line, belt and braces: whatever an ini file says, the gate's runs
+# compare (the arguments that record are refused at parse; preflight.py refuses a run whose
+# resolved options still record).
+NEVER_RECORD = ("-o", "prodval_record_baseline=false", "-o", "prodval_prune=false")
+
+
 def _pytest(settings: GateSettings, *args: str) -> list[str]:
-    return [settings.python, "-m", "pytest", *settings.common_args, *settings.pytest_args, *args]
+    return [
+        settings.python,
+        "-m",
+        "pytest",
+        *settings.common_args,
+        *settings.pytest_args,
+        *args,
+        *NEVER_RECORD,
+    ]
 
 
 def phase_for(work: Work, name: str) -> Phase:
@@ -60,6 +74,7 @@ def phase_for(work: Work, name: str) -> Phase:
             "-p",
             PREFLIGHT_PLUGIN,
             f"--prodval-gate-verify-out={work.verify_ini}",
+            f"--prodval-gate-collected-out={where / COLLECTED}",
         )
         return Phase(
             name, command, settings.collect_s, signal.SIGINT, True, where / "preflight.log"
@@ -79,12 +94,12 @@ def phase_for(work: Work, name: str) -> Phase:
         )
     if name == "verification":
         _, words = work.verification_selection()
-        command = [
-            *_pytest(settings),
+        command = _pytest(
+            settings,
             *words,
             f"--junitxml={where / 'verification.xml'}",
             f"--prodval-summary={where / 'verification-summary.json'}",
-        ]
+        )
         return Phase(name, command, settings.verify_timeout_s, signal.SIGINT, False, None)
     raise ValueError(f"unknown phase {name!r}")
 
@@ -161,6 +176,13 @@ def run_phase(work: Work, name: str) -> PhaseResult:
             result = PhaseResult(None, problem)
             work.save_phase(name, result)
             return result
+    # The evidence of a pass must be this run's: nothing of an earlier run may stand in for it.
+    for stale in (
+        f"{name}.xml",
+        f"{name}-summary.json",
+        *((COLLECTED,) if name == "preflight" else ()),
+    ):
+        (run.directory / stale).unlink(missing_ok=True)
     _announce(work, phase)
     output: IO[Any] | None = None
     extra: dict[str, Any] = {}

@@ -9,7 +9,9 @@ path (or ``/``).
 
 This process reads the validation project's pytest configuration anyway, so it also reports
 the project's verification selection (ini ``prodval_gate_verify``) to the gate, as JSON in the
-file ``--prodval-gate-verify-out`` names.
+file ``--prodval-gate-verify-out`` names, and how many checks it collected (the suites' run must
+report as many for a pass) in the file ``--prodval-gate-collected-out`` names. A run whose
+resolved options record or prune (an ini ``addopts``, say) is refused here: a gate never records.
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="prodval-gate's preflight: write the ini prodval_gate_verify here (JSON).",
     )
+    parser.addoption(
+        "--prodval-gate-collected-out",
+        dest="prodval_gate_collected_out",
+        default=None,
+        metavar="PATH",
+        help="prodval-gate's preflight: write the number of collected checks here (JSON).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,12 +96,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     options = RunOptions.from_config(session.config)
     if options.target_env is None:
         raise pytest.UsageError("prodval-gate preflight: no target environment chosen")
+    if options.record or options.prune:
+        raise pytest.UsageError(
+            "prodval-gate preflight: the options pytest resolved record the baseline "
+            "(--record-baseline in an ini addopts, say): a gate compares, never records"
+        )
     try:
         env = load_config(options.shown(options.config_path)).environment(options.target_env)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     seconds = float(os.environ.get(PROBE_ENV, DEFAULT_PROBE_S))
     session.config.stash[_ANSWER] = probe(env, seconds)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    out = session.config.getoption("prodval_gate_collected_out")
+    if out:
+        data = {"collected": len(session.items)}
+        Path(out).write_text(json.dumps(data) + "\n", encoding="utf-8")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -152,6 +152,21 @@ def _pytest_run(
     }
 
 
+def _checks(where: Path, name: str, outcome: Outcome) -> dict[str, Any]:
+    """The evidence the decision saw: checks collected (suites), reported and executed."""
+    from .state import COLLECTED, read_evidence
+
+    evidence = read_evidence(
+        where / f"{name}.xml", where / f"{name}-summary.json", outcome.started_at
+    )
+    collected = _read_json(where / COLLECTED) if name == "suites" else None
+    return {
+        "collected": collected.get("collected") if isinstance(collected, dict) else None,
+        "reported": evidence.reported if evidence.junit else None,
+        "executed": evidence.executed if evidence.junit else None,
+    }
+
+
 def _iso(epoch: float) -> str:
     moment = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
     return moment.replace(microsecond=0).isoformat()
@@ -222,6 +237,7 @@ def build_record(run: GateRun) -> dict[str, Any]:
             redactor,
             timeout_s=settings.timeout_s,
         )
+        record["suites"]["checks"] = _checks(where, "suites", suites)
     command = redactor.redact_url(settings.rollback)
     rollback = outcome("rollback")
     if rollback is not None:
@@ -240,7 +256,7 @@ def build_record(run: GateRun) -> dict[str, Any]:
     if verification is not None:
         record["verification"] = {
             "selection": redactor.redact(run.verify_selection or ""),
-            "passed": verification.ok,
+            "passed": step.decision == "rolled_back",  # exit 0 and its evidence
             **_pytest_run(
                 verification,
                 where / "verification.xml",
@@ -249,6 +265,7 @@ def build_record(run: GateRun) -> dict[str, Any]:
                 timeout_s=settings.verify_timeout_s,
             ),
         }
+        record["verification"]["checks"] = _checks(where, "verification", verification)
     elif step.verification_skipped:
         record["verification"] = {"skipped": step.verification_skipped}
     return record

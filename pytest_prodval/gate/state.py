@@ -25,11 +25,12 @@ from typing import Any
 from ..errors import GateUsageError
 from ..process import Outcome
 from .arguments import GateSettings, verify_words
-from .decision import Facts, Limits, Step, preflight_problem
+from .decision import Evidence, Facts, Limits, Step, preflight_problem
 
-__all__ = ["PhaseResult", "Run", "Work"]
+__all__ = ["COLLECTED", "PhaseResult", "Run", "Work", "read_evidence"]
 
 PHASE_NAMES = ("preflight", "suites", "rollback", "verification")
+COLLECTED = "preflight-collected.json"  # in the run directory, from the preflight's plugin
 NO_SELECTION = (
     "no verification selection: pass --verify SELECTION, or set the ini key "
     "prodval_gate_verify in the validation project's pytest configuration"
@@ -72,6 +73,44 @@ def _write_json(path: Path, data: Any) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, path)
+
+
+def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
+    """What a pytest run that started at ``started_at`` left in its JUnit XML and summary.
+
+    A file older than the run (mtime before its start, with a second's slack for coarse
+    file-system clocks) is not this run's: phases.py also deletes both before the run.
+    """
+    import xml.etree.ElementTree as ET
+
+    def fresh(path: Path) -> bool:
+        try:
+            return path.stat().st_mtime >= started_at - 1.0
+        except OSError:
+            return False
+
+    reported = executed = 0
+    junit_ok = fresh(junit)
+    if junit_ok:
+        try:
+            cases = list(ET.parse(junit).getroot().iter("testcase"))
+        except (OSError, ET.ParseError):
+            junit_ok = False
+        else:
+            reported = len(cases)
+            executed = sum(1 for case in cases if case.find("skipped") is None)
+    data = _read_json(summary) if fresh(summary) else None
+    recorded = isinstance(data, dict) and (
+        (data.get("baseline") or {}).get("mode") == "record"
+        or data.get("baseline_written") is not None
+    )
+    return Evidence(
+        junit=junit_ok,
+        summary=isinstance(data, dict),
+        reported=reported,
+        executed=executed,
+        recorded=bool(recorded),
+    )
 
 
 def last_line(path: Path, containing: str = "") -> str:
@@ -194,6 +233,15 @@ class Work:
             result = outcomes[name]
             return result.outcome if result is not None else None
 
+        def evidence(name: str) -> Evidence | None:
+            ran = outcome(name)
+            if ran is None:
+                return None
+            where = self.run().directory
+            return read_evidence(
+                where / f"{name}.xml", where / f"{name}-summary.json", ran.started_at
+            )
+
         return Facts(
             preflight_problem=problem,
             suites=outcome("suites"),
@@ -207,7 +255,16 @@ class Work:
                 rollback_timeout_s=settings.rollback_timeout_s,
                 collect_s=settings.collect_s,
             ),
+            collected=self.collected(),
+            suites_evidence=evidence("suites"),
+            verification_evidence=evidence("verification"),
         )
+
+    def collected(self) -> int | None:
+        """How many checks the preflight collected (its plugin writes the count)."""
+        data = _read_json(self.run().directory / COLLECTED)
+        value = data.get("collected") if isinstance(data, dict) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def save_decision(self, step: Step) -> None:
         _write_json(self._decision, dataclasses.asdict(step))

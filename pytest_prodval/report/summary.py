@@ -46,14 +46,7 @@ def write_summary(run: ProdvalSession, exitstatus: int) -> None:
             {"nodeid": nodeid, **verdict.to_json()} for nodeid, verdict in run.seen.verdicts
         ],
         "unused_entries": run.unused,
-        "baseline_written": None
-        if written is None
-        else {
-            "path": run.baseline_display,
-            "recorded": written.recorded,
-            "pruned": written.pruned,
-            "entries": written.total,
-        },
+        "baseline_written": None if written is None else written.to_json(run.baseline_display),
     }
     text = json.dumps(redactor.redact_obj(summary), indent=2) + "\n"
     atomic_write_text(run.options.summary_path, text)

@@ -84,9 +84,12 @@ class TerminalOutput:
             if run.options.record:
                 tr.write_line("  (remove them with --record-baseline --prune)")
         if run.written is not None:
-            pruned = f", {len(run.written.pruned)} pruned" if run.written.pruned else ""
-            tr.write_line(
-                f"prodval: baseline written to {run.baseline_display} "
-                f"({run.written.recorded} recorded{pruned}, {run.written.total} entries)"
-            )
-        tr.write_line(f"prodval: summary written to {run.options.shown(run.options.summary_path)}")
+            for line in run.written.lines(run.baseline_display):
+                tr.write_line(line)
+            if run.written.error is not None:
+                tr.write_line(f"ERROR: prodval: {run.written.error}", red=True, bold=True)
+        if run.summary_error is not None:
+            tr.write_line(f"ERROR: prodval: {run.summary_error}", red=True, bold=True)
+        else:
+            shown = run.options.shown(run.options.summary_path)
+            tr.write_line(f"prodval: summary written to {shown}")

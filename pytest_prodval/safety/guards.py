@@ -1,10 +1,11 @@
 """Guards of a protected environment, and the plugin's own markers.
 
 A protected environment (``protected: true`` in prodval.yaml: staging, production) runs only
-what cannot harm it: checks marked ``destructive`` are skipped unless ``--allow-destructive``
-is given, and a baseline is recorded there only with ``--prodval-confirm-record=NAME`` naming
-that environment. Everywhere, SIGTERM (a cancelled CI job) ends a run the way Ctrl-C does, so
-the teardowns that erase synthetic data still run.
+what cannot harm it: checks marked ``destructive`` run there only with ``--allow-destructive``
+and ``--prodval-confirm-destructive=NAME`` naming that environment (otherwise they are skipped,
+and ``--allow-destructive`` alone is a usage error), and a baseline is recorded there only with
+``--prodval-confirm-record=NAME`` naming that environment. Everywhere, SIGTERM (a cancelled
+CI job) ends a run the way Ctrl-C does, so the teardowns that erase synthetic data still run.
 """
 
 from __future__ import annotations
@@ -19,17 +20,21 @@ if TYPE_CHECKING:
     from ..config import TargetEnv
     from ..options import RunOptions
 
-__all__ = ["MARKERS", "SafetyGuards", "check_recording_allowed"]
+__all__ = ["MARKERS", "SafetyGuards", "check_destructive_allowed", "check_recording_allowed"]
 
 MARKERS = {
     "synthetic": "writes only synthetic data that the check removes itself; "
     "runs on protected environments",
     "destructive": "changes or harms the target; skipped on protected environments "
-    "unless --allow-destructive",
+    "unless --allow-destructive --prodval-confirm-destructive=NAME",
 }
 DESTRUCTIVE_SKIP = (
     "destructive check skipped on protected environment {env!r} "
-    "(pass --allow-destructive to run it)"
+    "(pass --allow-destructive --prodval-confirm-destructive={env} to run it)"
+)
+PROTECTED_DESTRUCTIVE = (
+    "refusing to run destructive checks on protected environment {env!r} with "
+    "--allow-destructive alone; confirm with --prodval-confirm-destructive={env}"
 )
 PROTECTED_RECORD = (
     "refusing to record a baseline on protected environment {env!r}; "
@@ -43,10 +48,22 @@ def check_recording_allowed(options: RunOptions, env: TargetEnv) -> None:
         raise pytest.UsageError(PROTECTED_RECORD.format(env=env.name))
 
 
+def check_destructive_allowed(options: RunOptions, env: TargetEnv) -> None:
+    """A usage error when destructive checks would run on a protected environment unconfirmed.
+
+    ``--allow-destructive`` alone can come from an ini file, ``PYTEST_ADDOPTS`` or a copied
+    command line; the confirmation must name the environment, so that it cannot be meant for
+    another one.
+    """
+    if options.allow_destructive and env.protected and options.confirm_destructive != env.name:
+        raise pytest.UsageError(PROTECTED_DESTRUCTIVE.format(env=env.name))
+
+
 class SafetyGuards:
     """Registered for every run with a target environment."""
 
     def __init__(self, env: TargetEnv, options: RunOptions) -> None:
+        check_destructive_allowed(options, env)
         self.env = env
         self.options = options
         self.sigterm_handler: Any = None  # what SIGTERM did before this run, to restore
