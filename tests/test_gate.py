@@ -282,14 +282,19 @@ def test_sigterm_while_the_suites_run_rolls_back_once_and_records_it(project: Pr
     assert record["verification"]["passed"] is True
 
 
-def test_a_second_gate_on_the_same_environment_exits_3(
-    project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def refused_while_another_gate_runs(
+    project: Project, first_args: list[str], second_args: list[str]
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Start a gate whose suites block, run a second one meanwhile, then let the first pass.
+
+    Returns the second gate's result (asserted refused with exit 3) and the first's output,
+    once the first (asserted to pass) has finished.
+    """
     project.set("suites", "block")
-    first = start_gate(project.path, gate_args(project))
+    first = start_gate(project.path, first_args)
     try:
         wait_for(project.control / "started", first)
-        second = run_gate(project.path, gate_args(project))
+        second = run_gate(project.path, second_args)
         assert second.returncode == 3, second.stderr
         assert "another prodval-gate is running for environment 'fake'" in second.stderr
         (project.control / "release").touch()
@@ -300,6 +305,13 @@ def test_a_second_gate_on_the_same_environment_exits_3(
             first.wait()
     # The first gate (a passing run) was not disturbed, and let go of the lock at its end.
     assert first.returncode == 0, output
+    return second, output
+
+
+def test_a_second_gate_on_the_same_environment_exits_3(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused_while_another_gate_runs(project, gate_args(project), gate_args(project))
     assert project.rollback_count() == 0
     [path] = project.records()  # only the first gate wrote one: <UTC time>-<env>.json
     assert len(path.name) == len("20260101T000000Z-fake.json") and path.name.endswith("Z-fake.json")
@@ -320,21 +332,12 @@ def test_a_second_gate_on_the_same_environment_exits_3(
 
 
 def test_the_lock_is_per_environment_whatever_reports_says(project: Project) -> None:
-    project.set("suites", "block")
-    first = start_gate(project.path, gate_args(project, "--reports", "reports-a"))
-    try:
-        wait_for(project.control / "started", first)
-        second = run_gate(project.path, gate_args(project, "--reports", "reports-b"))
-        assert second.returncode == 3, second.stderr
-        assert "another prodval-gate is running for environment 'fake'" in second.stderr
-        assert not (project.path / "reports-b").exists()
-        (project.control / "release").touch()
-        output, _ = first.communicate(timeout=60)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-    assert first.returncode == 0, output
+    refused_while_another_gate_runs(
+        project,
+        gate_args(project, "--reports", "reports-a"),
+        gate_args(project, "--reports", "reports-b"),
+    )
+    assert not (project.path / "reports-b").exists()
 
 
 def test_the_default_lock_ignores_reports_and_the_lock_dir_overrides_it(
