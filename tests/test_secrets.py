@@ -144,6 +144,27 @@ def scan(root: Path, output: str, secrets: Iterable[str]) -> list[str]:
     return found
 
 
+def run_with_every_output(
+    pytester: pytest.Pytester, outputs: list[str], name: str, *args: str
+) -> pytest.RunResult:
+    """pytest with every output a secret could leak through: ``-rA -vv --showlocals``, JUnit
+    (with captured logs) in ``reports/<name>.xml``, the summary; the terminal goes to
+    ``outputs``."""
+    result = pytester.runpytest(
+        "--target-env=local",
+        f"--junitxml=reports/{name}.xml",
+        f"--prodval-summary=reports/{name}-summary.json",
+        "-o",
+        "junit_logging=all",
+        "-rA",
+        "-vv",
+        "--showlocals",
+        *args,
+    )
+    outputs.append(result.stdout.str() + result.stderr.str())
+    return result
+
+
 @pytest.mark.parametrize("mode", ["record", "compare"])
 def test_no_secret_reaches_any_output_of_passing_and_failing_runs(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: str
@@ -153,19 +174,7 @@ def test_no_secret_reaches_any_output_of_passing_and_failing_runs(
     outputs: list[str] = []
 
     def run(name: str, *args: str) -> pytest.RunResult:
-        result = pytester.runpytest(
-            "--target-env=local",
-            f"--junitxml=reports/{name}.xml",
-            f"--prodval-summary=reports/{name}-summary.json",
-            "-o",
-            "junit_logging=all",
-            "-rA",
-            "-vv",
-            "--showlocals",
-            *args,
-        )
-        outputs.append(result.stdout.str() + result.stderr.str())
-        return result
+        return run_with_every_output(pytester, outputs, name, *args)
 
     # Runs that pass: one records a value holding every secret, one (compare) matches it.
     passing = ("-k", "compares_every_secret")
@@ -289,24 +298,12 @@ def test_no_escaped_form_of_a_secret_reaches_the_terminal_junit_or_the_summary(
     outputs: list[str] = []
 
     def run(*args: str) -> pytest.RunResult:
-        result = pytester.runpytest(
-            "--target-env=local",
-            "--junitxml=reports/junit.xml",
-            "--prodval-summary=reports/summary.json",
-            "-o",
-            "junit_logging=all",
-            "-rA",
-            "-vv",
-            "--showlocals",
-            *args,
-        )
-        outputs.append(result.stdout.str() + result.stderr.str())
-        return result
+        return run_with_every_output(pytester, outputs, "escaped", *args)
 
     run("--record-baseline", "-k", "compares").assert_outcomes(passed=1)
     run().assert_outcomes(passed=1, failed=1)
-    junit = (pytester.path / "reports/junit.xml").read_text(encoding="utf-8")
-    summary = (pytester.path / "reports/summary.json").read_text(encoding="utf-8")
+    junit = (pytester.path / "reports/escaped.xml").read_text(encoding="utf-8")
+    summary = (pytester.path / "reports/escaped-summary.json").read_text(encoding="utf-8")
     baseline = (pytester.path / "baselines/local.json").read_text(encoding="utf-8")
     output = "".join(outputs)
     assert "***" in output and "***" in junit and "***" in summary
