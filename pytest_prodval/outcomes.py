@@ -33,7 +33,6 @@ __all__ = ["FALLBACK_KINDS", "CheckOutcomes", "failure_verdict"]
 # The kinds of the verdicts made for failures that no comparison reported.
 FALLBACK_KINDS = ("check", "unreachable", "timeout")
 _TEST_KEY = pytest.StashKey[str]()
-_FAILED_VERDICT = pytest.StashKey[bool]()
 _FIRST_LINE_CHARS = 120
 
 
@@ -58,10 +57,10 @@ class CheckOutcomes:
     def key(self, item: pytest.Item) -> str:
         return item.stash.get(_TEST_KEY, None) or test_key(item, self.rootdir)
 
-    @staticmethod
-    def note_verdict(item: pytest.Item, verdict: Verdict) -> None:
+    def note_verdict(self, item: pytest.Item, verdict: Verdict) -> None:
+        """A failed verdict marks its check failed: no fallback verdict, no recorded entries."""
         if verdict.failed:
-            item.stash[_FAILED_VERDICT] = True
+            self.seen.failed_tests.add(self.key(item))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -84,7 +83,7 @@ class CheckOutcomes:
         if _TEST_KEY in item.stash:
             if report.when == "call" and report.passed:
                 self.seen.passed_tests.add(item.stash[_TEST_KEY])
-            if report.failed and not item.stash.get(_FAILED_VERDICT, False):
+            if report.failed and self.key(item) not in self.seen.failed_tests:
                 self.on_verdict(item, self._failure_verdict(item, report, call))
         return report
 

@@ -99,9 +99,7 @@ class ProdvalSession:
         self.seen.verdicts.append((item.nodeid, verdict))
         if entry is not None:
             self.seen.recorded[verdict.key] = entry
-        if verdict.failed:  # its recorded entries are kept back (recording.py)
-            self.seen.failed_tests.add(self.outcomes.key(item))
-        self.outcomes.note_verdict(item, verdict)
+        self.outcomes.note_verdict(item, verdict)  # a failed check's entries are kept back
         item.config.hook.pytest_prodval_comparison(item=item, verdict=verdict)
 
     def baseline_for(self, item: pytest.Item) -> Baseline:
