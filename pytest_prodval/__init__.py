@@ -25,6 +25,7 @@ from .errors import (
     ProdvalError,
     ReadOnlyViolation,
     TargetUnreachable,
+    UnreadableAnswer,
 )
 
 # Not ``typing.TYPE_CHECKING``: importing typing alone would be most of this module's cost
@@ -45,6 +46,12 @@ if TYPE_CHECKING:
         TargetEnv,
         Timeouts,
         TlsExpectations,
+    )
+    from .exchange import (
+        ExchangeTimeout,
+        ResponseTooLarge,
+        bounded_async_transport,
+        bounded_transport,
     )
     from .load.driver import LoadRun
     from .load.fixture import LoadRunner
@@ -67,6 +74,7 @@ __all__ = [
     "DatabaseConfig",
     "EffectiveProfile",
     "Entry",
+    "ExchangeTimeout",
     "FileWriteError",
     "GateUsageError",
     "InconsistentFacts",
@@ -78,14 +86,18 @@ __all__ = [
     "ProdvalError",
     "Provenance",
     "ReadOnlyViolation",
+    "ResponseTooLarge",
     "SloConfig",
     "Status",
     "TargetEnv",
     "TargetUnreachable",
     "Timeouts",
     "TlsExpectations",
+    "UnreadableAnswer",
     "Verdict",
     "__version__",
+    "bounded_async_transport",
+    "bounded_transport",
     "connection_error",
     "window_medians",
 ]
@@ -112,6 +124,10 @@ _LAZY = {
     "LoadSamples": ".load.samples",
     "window_medians": ".load.samples",
     "connection_error": ".unreachable",
+    "ExchangeTimeout": ".exchange",
+    "ResponseTooLarge": ".exchange",
+    "bounded_transport": ".exchange",
+    "bounded_async_transport": ".exchange",
 }
 
 

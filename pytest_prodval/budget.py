@@ -11,10 +11,15 @@ check that loops, a DNS lookup the resolver sits on, a fixture that waits for a 
 - The run gets ``run_s``, counted from the start of the session (of each process under
   xdist). No check is given more than what is left of it, and once it is used up the
   remaining checks fail at once, saying that they did not run.
+- Setting up a session-scoped fixture counts against the run, not against the check that
+  happens to need it first (an autouse sweep, a connection pool): while one is set up, that
+  check's timer is paused and the setup is bounded by what is left of ``run_s``; then the
+  check goes on with the time it had left.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Generator
 from typing import Any
@@ -31,6 +36,9 @@ _NOT_RUN = pytest.StashKey[float]()
 # A check is not started with less than this left of the run: it could not finish, and
 # pytest-timeout's alarm would likely go off in pytest's own reporting instead.
 MIN_START_S = 1.0
+# An alarm that is due (setitimer's 0 would disarm it instead).
+_SOON_S = 0.001
+_HAS_ALARM = hasattr(signal, "setitimer")
 # The end of pytest-timeout's failure message (its PYTEST_FAILURE_MESSAGE).
 _PYTEST_TIMEOUT = "from pytest-timeout."
 
@@ -41,6 +49,8 @@ class TimeBudget:
         self.run_s = env.timeouts.run_s
         self.enforce_per_check = enforce_per_check  # pytest-timeout is loaded
         self.started = time.monotonic()
+        self.running: pytest.Item | None = None  # the check whose protocol runs
+        self.paused = False  # a session fixture is being set up, the check's timer paused
 
     def pytest_sessionstart(self) -> None:
         self.started = time.monotonic()
@@ -64,7 +74,46 @@ class TimeBudget:
                 seconds, budget = wanted, "timeouts.check_s"
             item.add_marker(pytest.mark.timeout(seconds, method="signal"), append=False)
             item.stash[_BUDGET] = f"{seconds:.3g} s, {budget}"
-        return (yield)
+        self.running = item
+        try:
+            return (yield)
+        finally:
+            self.running = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Generator[None, Any, Any]:
+        """A session fixture's setup runs on the run's clock: the check's timer is paused."""
+        item = self.running
+        if item is None or self.paused or fixturedef.scope != "session" or not _HAS_ALARM:
+            return (yield)
+        # pytest-timeout's signal method: one ITIMER_REAL alarm per check (0: none armed).
+        check_left = signal.setitimer(signal.ITIMER_REAL, 0)[0]
+        if check_left <= 0:
+            return (yield)
+        check_budget = item.stash.get(_BUDGET, None)
+        run_left = self.run_s - (time.monotonic() - self.started)
+        item.stash[_BUDGET] = (
+            f"{max(run_left, 0):.3g} s, what was left of the run's {self.run_s:g} s "
+            f"(timeouts.run_s) while the session fixture {fixturedef.argname!r} was set up"
+        )
+        self.paused = True
+        signal.setitimer(signal.ITIMER_REAL, max(run_left, _SOON_S))
+        out_of_run = False
+        try:
+            return (yield)
+        except pytest.fail.Exception as exc:
+            out_of_run = str(exc).endswith(_PYTEST_TIMEOUT)  # the reason says the run's budget
+            raise
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.paused = False
+            if check_budget is not None and not out_of_run:
+                item.stash[_BUDGET] = check_budget
+            if not out_of_run:  # else the setup fails now, and the check with it
+                # At least MIN_START_S of the check's own time, if it had that: an alarm due at
+                # once would go off in pytest's own reporting (an INTERNALERROR).
+                run_left = self.run_s - (time.monotonic() - self.started)
+                signal.setitimer(signal.ITIMER_REAL, min(check_left, max(run_left, MIN_START_S)))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

@@ -9,6 +9,7 @@
     ├── FileWriteError       a file prodval writes could not be written (also an OSError)
     ├── BaselineMismatch     a check's comparison failed (also an AssertionError)
     ├── TargetUnreachable    the target or a part of it did not answer
+    ├── UnreadableAnswer     an answer is not what it says it is (also an AssertionError)
     ├── ReadOnlyViolation    a statement would leave the read-only session (protected env)
     ├── CheckTimedOut        a check ran out of its time budget
     ├── LoadError            the load generator could not run (also a RuntimeError)
@@ -34,6 +35,7 @@ __all__ = [
     "ProdvalError",
     "ReadOnlyViolation",
     "TargetUnreachable",
+    "UnreadableAnswer",
 ]
 
 
@@ -70,6 +72,11 @@ class BaselineMismatch(ProdvalError, AssertionError):
 
 class TargetUnreachable(ProdvalError):
     """The target (or a part of it) did not answer; the message says which and how."""
+
+
+class UnreadableAnswer(ProdvalError, AssertionError):
+    """The target answered, but not in a form the check can read (a body that is not JSON):
+    a failure of the release, whose message names the request and what came back."""
 
 
 class ReadOnlyViolation(ProdvalError):

@@ -20,7 +20,7 @@ import pytest
 
 from .baseline.keys import entry_key, test_key
 from .baseline.verdict import Status, Verdict
-from .errors import CheckTimedOut, TargetUnreachable
+from .errors import CheckTimedOut, TargetUnreachable, UnreadableAnswer
 from .unreachable import explain, user_traceback
 
 if TYPE_CHECKING:
@@ -121,6 +121,11 @@ class CheckOutcomes:
         exc = excinfo.value
         line = explain(exc, self.env)
         clearer: Exception | None = TargetUnreachable(line) if line is not None else None
+        if clearer is None and isinstance(exc, ValueError):  # httpx only then (start-up)
+            from .exchange import unreadable_answer
+
+            answer = unreadable_answer(exc)
+            clearer = UnreadableAnswer(answer) if answer is not None else None
         clearer = clearer or self.budget.timed_out(item, exc)
         if clearer is None:
             return excinfo, None

@@ -93,11 +93,12 @@ class XdistHooks:
         self.session = session
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        from .session import WORKER_OUTPUT_KEY
+        from .session import USAGE_ERROR_KEY, WORKER_OUTPUT_KEY
 
-        payload = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+        output = getattr(node, "workeroutput", {})
+        payload = output.get(WORKER_OUTPUT_KEY)
         if payload is not None:
-            self.session.merge_worker(payload)
+            self.session.merge_worker(payload, output.get(USAGE_ERROR_KEY))
 
 
 def active_session(config: pytest.Config) -> ProdvalSession:
@@ -123,6 +124,16 @@ def api(target: TargetEnv) -> Iterator[httpx.Client]:
     from .target import sync_client
 
     with sync_client(target) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def api_anonymous(target: TargetEnv) -> Iterator[httpx.Client]:
+    """httpx client for the target's API that sends no credentials (nor configured headers
+    that authenticate): what an anonymous caller sees."""
+    from .target import sync_client
+
+    with sync_client(target, anonymous=True) as client:
         yield client
 
 

@@ -16,6 +16,7 @@ order; an xdist worker instead ships its observations to the controller.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
 __all__ = ["WORKER_OUTPUT_KEY", "ProdvalSession"]
 
 WORKER_OUTPUT_KEY = "prodval_observations"
+USAGE_ERROR_KEY = "prodval_usage_error"
+MSG_EMPTY_BASELINE = (
+    "{path}: the baseline has no entries, but {count} selected {checks} the baseline fixture; "
+    "record it first with --record-baseline against a known-good release"
+)
 
 
 class ProdvalSession:
@@ -61,6 +67,7 @@ class ProdvalSession:
         self.written: BaselineWrite | None = None
         self.unused: list[str] = []
         self.summary_error: str | None = None
+        self.usage_error: str | None = None  # an xdist worker's, for the controller to end with
         check_recording_allowed(options, env)
         try:
             self.baseline = BaselineFile.load(options.baseline_path)
@@ -88,6 +95,31 @@ class ProdvalSession:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if not self.is_worker:
             self.target_version = fetch_target_version(self.env)
+
+    @pytest.hookimpl(tryfirst=True)  # an xdist worker: before it reports its collection
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Comparing with a baseline file that has no entries at all is a usage error, before
+        any check runs (``--collect-only`` too): every comparison would fail as a missing
+        entry, which a gate reads as a bad release. A file that does not exist yet stays a
+        per-check "no baseline entry" (a project that only judges limits never writes one).
+        """
+        if self.options.record or not self.baseline.exists or self.baseline.entries:
+            return
+        using = sum("baseline" in getattr(item, "fixturenames", ()) for item in session.items)
+        if not using:
+            return
+        message = MSG_EMPTY_BASELINE.format(
+            path=self.baseline_display,
+            count=using,
+            checks="check uses" if using == 1 else "checks use",
+        )
+        if not self.is_worker:
+            raise pytest.UsageError(message)
+        # A worker that raised would crash xdist's controller (an INTERNALERROR): it runs
+        # nothing instead, and the controller ends the run with the usage error.
+        session.config.hook.pytest_deselected(items=list(session.items))
+        session.items.clear()
+        self.config.workeroutput[USAGE_ERROR_KEY] = message  # type: ignore[attr-defined]
 
     # --- verdicts ---------------------------------------------------------------------------
 
@@ -124,14 +156,19 @@ class ProdvalSession:
 
     # --- end of run -------------------------------------------------------------------------
 
-    def merge_worker(self, payload: str) -> None:
+    def merge_worker(self, payload: str, usage_error: str | None = None) -> None:
         self.seen.merge(Observations.from_json(payload))
+        self.usage_error = self.usage_error or usage_error
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker:
             self.config.workeroutput[WORKER_OUTPUT_KEY] = self.seen.to_json()  # type: ignore[attr-defined]
             return
+        if self.usage_error is not None:
+            # What pytest prints for a usage error, and its exit code: the workers ran nothing.
+            sys.stderr.write(f"ERROR: {self.usage_error}\n")
+            session.exitstatus = exitstatus = pytest.ExitCode.USAGE_ERROR
         self.seen.verdicts.sort(key=lambda pair: (pair[0], pair[1].key))
         self.unused = unused_entries(self.baseline, self.seen, self.rootdir)
         self.written = self.recorder.finish(self.seen, self.unused, self.target_version)

@@ -29,22 +29,41 @@ __all__ = [
 ]
 
 GIT_TIMEOUT_S = 5.0
+_AUTH_HEADERS = ("authorization", "cookie", "x-api-key")
 
 
-def client_options(env: TargetEnv, role: str | None = None) -> dict[str, Any]:
-    """httpx client keyword arguments: base URL, timeouts, TLS verification, auth headers."""
+def client_options(
+    env: TargetEnv, role: str | None = None, *, anonymous: bool = False
+) -> dict[str, Any]:
+    """httpx client keyword arguments: base URL, timeout, auth headers (not the transport).
+
+    ``anonymous``: no credentials, and none of the configured headers that authenticate.
+    """
     # httpx (with click and rich, when installed) is imported at the first client, not at
     # start-up: the active plugin may cost at most +0.1 s over an inactive one.
     import httpx
 
-    headers = dict(env.api.headers)
-    headers.update(auth_headers(env, role))
+    if anonymous:
+        authenticating = {*_AUTH_HEADERS, env.api.api_key_header.lower()}
+        headers = {k: v for k, v in env.api.headers.items() if k.lower() not in authenticating}
+    else:
+        headers = dict(env.api.headers)
+        headers.update(auth_headers(env, role))
     return {
         "base_url": env.api.base_url,
         "timeout": httpx.Timeout(env.api.timeout),
-        "verify": tls_verify(env),
         "headers": headers,
         "follow_redirects": False,
+    }
+
+
+def _limits(env: TargetEnv) -> dict[str, Any]:
+    """Each exchange's bounds: ``api.timeout`` its total deadline, ``api.max_body_mb`` the
+    largest answer read (exchange.py)."""
+    return {
+        "max_body_bytes": int(env.api.max_body_mb * 2**20),
+        "default_total_s": env.api.timeout,
+        "verify": tls_verify(env),
     }
 
 
@@ -76,16 +95,24 @@ def auth_headers(env: TargetEnv, role: str | None) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(basic).decode()}
 
 
-def sync_client(env: TargetEnv, role: str | None = None) -> httpx.Client:
+def sync_client(
+    env: TargetEnv, role: str | None = None, *, anonymous: bool = False
+) -> httpx.Client:
     import httpx
 
-    return httpx.Client(**client_options(env, role))
+    from .exchange import bounded_transport
+
+    options = client_options(env, role, anonymous=anonymous)
+    return httpx.Client(**options, transport=bounded_transport(**_limits(env)))
 
 
 def async_client(env: TargetEnv, role: str | None = None) -> httpx.AsyncClient:
     import httpx
 
-    return httpx.AsyncClient(**client_options(env, role))
+    from .exchange import bounded_async_transport
+
+    transport = bounded_async_transport(**_limits(env))
+    return httpx.AsyncClient(**client_options(env, role), transport=transport)
 
 
 class _NoTraceback(logging.Filter):

@@ -105,8 +105,10 @@ def connection_error(exc: BaseException, who: str, timeout_s: float | None = Non
     return f"cannot connect to {who}: {_os_reason(exc) or str(exc) or type(exc).__name__}"
 
 
-def _http(exc: httpx.TransportError, env: TargetEnv) -> str:
+def _http(exc: httpx.RequestError, env: TargetEnv) -> str:
     import httpx
+
+    from .exchange import ExchangeTimeout, ResponseTooLarge
 
     try:
         request: httpx.Request | None = exc.request
@@ -117,6 +119,10 @@ def _http(exc: httpx.TransportError, env: TargetEnv) -> str:
     who = f"api ({_origin(url)})" if is_api else _origin(url)
     after = f"after {_seconds(env.api.timeout)} " if is_api else ""
     what = f"{request.method} {request.url.path}" if request is not None else "a request"
+    if isinstance(exc, ExchangeTimeout):
+        return f"timeout after {_seconds(exc.total_s)} (total) waiting for {who} to answer {what}"
+    if isinstance(exc, ResponseTooLarge):
+        return f"{who} answered {what} with {exc} (api.max_body_mb)"
     if isinstance(exc, (httpx.ConnectTimeout, httpx.ConnectError)):
         return connection_error(exc, who, env.api.timeout if is_api else None)
     if isinstance(exc, httpx.ReadTimeout):
@@ -161,7 +167,9 @@ def explain(exc: BaseException, env: TargetEnv) -> str | None:
         return str(exc)
     import httpx
 
-    if isinstance(exc, httpx.TransportError):
+    from .exchange import ResponseTooLarge
+
+    if isinstance(exc, (httpx.TransportError, ResponseTooLarge)):
         return _http(exc, env)
     if _raised_in_asyncpg(exc):
         return database_error(exc, env, connecting=False)

@@ -34,6 +34,7 @@ __all__ = [
     "get_json",
     "query_timeout",
     "sweep_after_s",
+    "sweep_budget_s",
     "sweep_synthetic",
     "wait_for_state",
 ]
@@ -53,11 +54,14 @@ class Uploads(Protocol):
 AwaitState = Callable[[Uploads, str, set[str]], tuple[dict[str, Any], float]]
 
 POLL_S = 0.1
-# The sweep erases at most this many documents per run, and starts no erasure after this many
-# seconds (each request has the client's timeout on top); the next run goes on from there.
+# The sweep erases at most this many documents per run, and starts no request after its
+# budget (``params.synthetic_sweep_budget_s``, at most a quarter of the run's); the next run
+# goes on from there. Its time counts against the run, not the first check (budget.py).
 SWEEP_MAX_DOCUMENTS = 200
 SWEEP_BUDGET_S = 60.0
 SWEEP_PARAM = "synthetic_sweep_after_s"
+SWEEP_BUDGET_PARAM = "synthetic_sweep_budget_s"
+SWEEP_RUN_SHARE = 0.25
 # After this long still ``uploaded``, ask /ready whether any worker is alive (then every 2 s).
 STALL_PROBE_AFTER_S = 2.0
 STALL_PROBE_EVERY_S = 2.0
@@ -142,12 +146,28 @@ def sweep_after_s(params: Mapping[str, Any], run_s: float) -> float:
     raw = params.get(SWEEP_PARAM)
     if raw is None:
         return float(run_s)
+    return _seconds_param(SWEEP_PARAM, raw, zero=True)
+
+
+def sweep_budget_s(params: Mapping[str, Any], run_s: float) -> float:
+    """How long the sweep may take: ``params.synthetic_sweep_budget_s`` (default 60 s), and at
+    most a quarter of ``timeouts.run_s``, so that the checks keep the rest of the run.
+
+    Raises ValueError naming the parameter when it is not a number of seconds > 0.
+    """
+    raw = params.get(SWEEP_BUDGET_PARAM)
+    value = SWEEP_BUDGET_S if raw is None else _seconds_param(SWEEP_BUDGET_PARAM, raw, zero=False)
+    return min(value, float(run_s) * SWEEP_RUN_SHARE)
+
+
+def _seconds_param(name: str, raw: Any, *, zero: bool) -> float:
     try:
         value = float(raw) if not isinstance(raw, bool) else math.nan
     except (TypeError, ValueError):
         value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"params.{SWEEP_PARAM}: expected a number of seconds >= 0, got {raw!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        bound = ">= 0" if zero else "> 0"
+        raise ValueError(f"params.{name}: expected a number of seconds {bound}, got {raw!r}")
     return value
 
 
@@ -161,6 +181,8 @@ class Sweep:
     failed: dict[str, int] = dataclasses.field(default_factory=dict)  # id -> last status
     problem: str | None = None
     truncated: bool = False
+    budget_s: float = SWEEP_BUDGET_S
+    out_of_time: bool = False  # stopped between requests: its budget was used up
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -173,6 +195,8 @@ class Sweep:
             failed=dict(data["failed"]),
             problem=data["problem"],
             truncated=bool(data["truncated"]),
+            budget_s=float(data["budget_s"]),
+            out_of_time=bool(data["out_of_time"]),
         )
 
     @classmethod
@@ -188,6 +212,8 @@ class Sweep:
             failed=failed,
             problem="; ".join(problems) or None,
             truncated=any(s.truncated for s in sweeps),
+            budget_s=sweeps[0].budget_s,
+            out_of_time=any(s.out_of_time for s in sweeps),
         )
 
     def lines(self) -> list[str]:
@@ -209,13 +235,20 @@ class Sweep:
             lines.append(f"prodval: synthetic documents that could not be erased: {shown}")
         if self.problem and self.swept:
             lines.append(f"prodval: synthetic sweep incomplete: {self.problem}")
-        if self.truncated:
+        if self.out_of_time and not self.problem:
+            lines.append(
+                f"prodval: synthetic sweep stopped: {self.budget_text()} was used up; more "
+                "synthetic leftovers may remain, the next run goes on"
+            )
+        elif self.truncated:
             lines.append(
                 "prodval: more synthetic leftovers may remain "
-                f"(at most {SWEEP_MAX_DOCUMENTS} per run, within half the first check's time "
-                "budget); the next run goes on"
+                f"(at most {SWEEP_MAX_DOCUMENTS} per run); the next run goes on"
             )
         return lines
+
+    def budget_text(self) -> str:
+        return f"its budget of {self.budget_s:g} s (params.{SWEEP_BUDGET_PARAM})"
 
 
 def _parse_time(value: object) -> dt.datetime | None:
@@ -229,8 +262,14 @@ def _parse_time(value: object) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
+def _request_s(client: httpx.Client, left: float) -> float:
+    """A request's total deadline: the client's (``api.timeout``), or what is left if less."""
+    own = [s for s in (client.timeout.connect, client.timeout.read, client.timeout.pool) if s]
+    return min([left, *own])
+
+
 def _list_leftovers(
-    client: httpx.Client, query: dict[str, str], deadline: float
+    client: httpx.Client, query: dict[str, str], deadline: float, sweep: Sweep
 ) -> httpx.Response | str:
     """GET /documents, retried like ``erase`` until ``deadline`` (``time.monotonic()``); the
     response, or why there is none."""
@@ -240,9 +279,10 @@ def _list_leftovers(
             time.sleep(POLL_S)
         left = deadline - time.monotonic()
         if left <= 0:
-            return f"{problem} within the sweep's budget"
+            sweep.out_of_time = True
+            return f"the sweep stopped: {sweep.budget_text()} was used up ({problem})"
         try:
-            response = client.get("/documents", params=query, timeout=left)
+            response = client.get("/documents", params=query, timeout=_request_s(client, left))
         except httpx.HTTPError as exc:
             problem = f"GET /documents: {type(exc).__name__}: {exc}"[:300]
             continue
@@ -266,14 +306,14 @@ def sweep_synthetic(
     time is before the cutoff are erased, judged here again: a target that ignored the filters
     still cannot make the sweep erase anything that is not a synthetic leftover.
     """
-    sweep = Sweep(after_s=after_s)
+    sweep = Sweep(after_s=after_s, budget_s=budget_s)
     deadline = time.monotonic() + budget_s
     query = {
         "subject_prefix": SYNTHETIC_SUBJECT_PREFIX,
         "created_before": created_before.astimezone(dt.timezone.utc).isoformat(),
         "limit": str(max_documents),
     }
-    response = _list_leftovers(client, query, deadline)
+    response = _list_leftovers(client, query, deadline, sweep)
     if isinstance(response, str):
         sweep.problem = response
         return sweep
@@ -305,7 +345,7 @@ def sweep_synthetic(
         if created is None or created >= created_before:
             continue
         if time.monotonic() > deadline:
-            sweep.truncated = True
+            sweep.truncated = sweep.out_of_time = True
             break
         status = erase(client, document_id)
         if status == 204:

@@ -8,7 +8,10 @@ interrupted (Ctrl-C, SIGINT from the gate).
 A run that is killed outright (SIGKILL, a lost machine) cannot erase anything, so every run
 first sweeps synthetic documents older than ``params.synthetic_sweep_after_s`` (default: the
 run budget ``timeouts.run_s``, which no live run outlives) through ``GET /documents``, and
-reports what it swept at the end of the terminal summary. The sweep never fails the run.
+reports what it swept at the end of the terminal summary. The sweep never fails the run. It
+has a budget of its own (``params.synthetic_sweep_budget_s``, default 60 s, at most a quarter
+of ``timeouts.run_s``), and as a session fixture its time counts against the run, not against
+the first check's budget.
 """
 
 from __future__ import annotations
@@ -25,13 +28,13 @@ import pytest
 from pytest_prodval import TargetEnv
 
 from ._support import (
-    SWEEP_BUDGET_S,
     SYNTHETIC_SUBJECT_PREFIX,
     AwaitState,
     Sweep,
     Uploads,
     erase,
     sweep_after_s,
+    sweep_budget_s,
     sweep_synthetic,
     wait_for_state,
 )
@@ -105,6 +108,7 @@ def sweep_synthetic_leftovers(request: pytest.FixtureRequest) -> None:
     run_s = float(target.timeouts.run_s)
     try:
         after_s = sweep_after_s(target.params, run_s)
+        budget_s = sweep_budget_s(target.params, run_s)
     except ValueError as exc:
         sweep = Sweep(after_s=run_s, problem=str(exc))
     else:
@@ -115,8 +119,7 @@ def sweep_synthetic_leftovers(request: pytest.FixtureRequest) -> None:
             sweep = Sweep(after_s=after_s, problem=f"{exc} (the sweep erases as operator)")
         else:
             cutoff = _LOADED_AT - dt.timedelta(seconds=min(after_s, _MAX_SWEEP_AGE_S))
-            # The sweep runs in the first check's setup, so within that check's time budget.
-            budget_s = min(SWEEP_BUDGET_S, float(target.timeouts.check_s) / 2)
+            # In the first check's setup, but on the run's clock (a session fixture: budget.py).
             sweep = sweep_synthetic(client, cutoff, after_s, budget_s=budget_s)
     if sweep.problem:
         sweep.problem = target.redactor().redact(sweep.problem)

@@ -3,6 +3,9 @@
 - ``http_server(answer)``: HTTP or HTTPS, every request answered by ``answer(method, path)``;
 - ``silent_listener()``: accepts TCP connections (the kernel does, from its backlog) and never
   says a word;
+- ``raw_server(respond)``: plain TCP on loopback; each connection's request head is read, then
+  ``respond(connection, stopped)`` writes whatever bytes it likes, as slowly as it likes, until
+  ``stopped`` is set (trickling answers, answers that never end, HTTP/1.0 surprises);
 - ``stalling_postgres(upstream)``: relays PostgreSQL's start-up and authentication, then stops
   passing anything on: a database that accepts connections and then stalls.
 """
@@ -17,7 +20,14 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["http_server", "silent_listener", "stalling_postgres"]
+__all__ = [
+    "Respond",
+    "http_server",
+    "raw_server",
+    "silent_listener",
+    "stalling_postgres",
+    "trickle",
+]
 
 Answer = Callable[[str, str], tuple[int, bytes]]
 
@@ -67,6 +77,76 @@ def http_server(answer: Answer, tls: ssl.SSLContext | None = None) -> Iterator[s
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+Respond = Callable[[socket.socket, threading.Event], None]
+
+
+def _read_head(connection: socket.socket) -> None:
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < 65536:
+        chunk = connection.recv(4096)
+        if not chunk:
+            return
+        head += chunk
+
+
+@contextlib.contextmanager
+def raw_server(respond: Respond, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Answer every connection with ``respond``; yields ``http(s)://127.0.0.1:PORT``.
+
+    On exit ``stopped`` is set, connections are shut down and their threads joined.
+    """
+    stopped = threading.Event()
+    threads: list[threading.Thread] = []
+    connections: list[socket.socket] = []
+
+    def serve(plain: socket.socket) -> None:
+        with contextlib.suppress(OSError), plain:
+            plain.settimeout(10)
+            connection = tls.wrap_socket(plain, server_side=True) if tls is not None else plain
+            with connection:
+                _read_head(connection)
+                respond(connection, stopped)
+
+    def accept(listener: socket.socket) -> None:
+        while not stopped.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(connection)
+            thread = threading.Thread(target=serve, args=(connection,), daemon=True)
+            threads.append(thread)
+            thread.start()
+
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as listener:
+        acceptor = threading.Thread(target=accept, args=(listener,), daemon=True)
+        acceptor.start()
+        try:
+            scheme = "https" if tls is not None else "http"
+            yield f"{scheme}://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            stopped.set()
+            listener.shutdown(socket.SHUT_RDWR)
+            for connection in connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+            acceptor.join(timeout=10)
+            for thread in threads:
+                thread.join(timeout=10)
+
+
+def trickle(data: bytes, every_s: float) -> Respond:
+    """Send ``data`` one byte every ``every_s`` seconds (each read of the client succeeds)."""
+
+    def respond(connection: socket.socket, stopped: threading.Event) -> None:
+        for byte in data:
+            connection.sendall(bytes([byte]))
+            if stopped.wait(every_s):  # the pace of the trickle, not a synchronisation
+                return
+
+    return respond
 
 
 @contextlib.contextmanager

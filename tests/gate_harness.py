@@ -206,7 +206,11 @@ def run_gate(
     )
 
 
-def start_gate(cwd: Path, argv: list[str], env: Mapping[str, str] | None = None) -> Any:
+def start_gate(
+    cwd: Path, argv: list[str], env: Mapping[str, str] | None = None, *, group: bool = False
+) -> Any:
+    """The gate in the background; ``group``: in a process group of its own (that a test can
+    signal whole, as a terminal's Ctrl-C or a CI runner's cancel does)."""
     return subprocess.Popen(
         argv,
         cwd=cwd,
@@ -214,6 +218,7 @@ def start_gate(cwd: Path, argv: list[str], env: Mapping[str, str] | None = None)
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=group,
     )
 
 
@@ -226,3 +231,77 @@ def wait_for(path: Path, process: Any, seconds: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear within {seconds} s")
         time.sleep(0.05)
+
+
+class RunningGate:
+    """A gate started in the background whose output is read as it comes, line by line.
+
+    Tests synchronise on events: a line the gate prints (``wait_line``) or a marker file a
+    phase's child writes (``wait_file``), each with a bounded deadline, never on a sleep.
+    """
+
+    def __init__(
+        self,
+        cwd: Path,
+        argv: list[str],
+        env: Mapping[str, str] | None = None,
+        *,
+        group: bool = False,
+    ) -> None:
+        self.process = start_gate(cwd, argv, env, group=group)
+        self.lines: list[str] = []
+        self._closed = False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_line(self, text: str, seconds: float = 30) -> None:
+        """Wait until the gate printed a line containing ``text``."""
+        deadline = time.monotonic() + seconds
+        with self._changed:
+            while not any(text in line for line in self.lines):
+                left = deadline - time.monotonic()
+                if self._closed or left <= 0:
+                    how = "exited" if self._closed else f"ran {seconds} s"
+                    raise AssertionError(f"the gate {how} without printing {text!r}: {self.lines}")
+                self._changed.wait(left)
+
+    def wait_file(self, path: Path, seconds: float = 30) -> None:
+        """Poll (bounded) until ``path`` exists; fail early if the gate exited first."""
+        deadline = time.monotonic() + seconds
+        while not path.exists():
+            if self.process.poll() is not None:
+                raise AssertionError(f"the gate exited {self.process.returncode}: {self.output}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} did not appear within {seconds} s: {self.output}")
+            time.sleep(0.05)
+
+    def finish(self, seconds: float = 60) -> int:
+        """The gate's exit code, once it has ended (within ``seconds``)."""
+        code: int = self.process.wait(timeout=seconds)
+        self._reader.join(timeout=10)
+        return code
+
+    def __enter__(self) -> RunningGate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(timeout=10)
+        self.process.stdout.close()

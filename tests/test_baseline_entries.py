@@ -11,6 +11,7 @@ import pytest
 
 from pytest_prodval.baseline.store import BaselineError, BaselineFile
 
+from .gate_harness import FakeTarget, Project, gate_args, run_gate
 from .test_fuzz_loaders import recorded
 
 TEST = "test_checks.py::test_x"
@@ -91,3 +92,88 @@ def test_pytest_refuses_such_a_baseline_before_any_check_runs(pytester: pytest.P
         ["*local.json: entry 'test_checks.py::test_x::x': missing 'value'*"]
     )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+# -- a baseline with no entries at all ---------------------------------------------------------
+
+EMPTY_BASELINE_CHECKS = """
+from pathlib import Path
+
+
+def test_compares(baseline):
+    Path("ran").write_text("a check ran")
+    baseline.exact("x", 1)
+
+
+def test_plain():
+    Path("ran").write_text("a check ran")
+"""
+EMPTY = (
+    "ERROR: local.json: the baseline has no entries, but 1 selected check uses the baseline "
+    "fixture; record it first with --record-baseline against a known-good release"
+)
+
+
+@pytest.fixture
+def empty_baseline(project: pytest.Pytester) -> pytest.Pytester:
+    project.makepyfile(test_checks=EMPTY_BASELINE_CHECKS)
+    data = recorded({}, None)
+    (project.path / "local.json").write_text(json.dumps(data), encoding="utf-8")
+    return project
+
+
+@pytest.mark.parametrize(
+    "extra", [[], ["--collect-only"], ["-n", "2"]], ids=["run", "collect-only", "xdist"]
+)
+def test_comparing_with_an_empty_baseline_is_a_usage_error_before_any_check_runs(
+    empty_baseline: pytest.Pytester, extra: list[str]
+) -> None:
+    # Before: every comparing check failed as "no baseline entry", which a gate rolls back for.
+    # The gate's preflight collects with --collect-only: it sees the usage error too.
+    result = empty_baseline.runpytest("--target-env=local", "--baseline=local.json", *extra)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.stderr.lines if line.strip()] == [EMPTY]
+    assert not (empty_baseline.path / "ran").exists()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_an_empty_baseline_is_fine_when_no_selected_check_uses_it(
+    empty_baseline: pytest.Pytester,
+) -> None:
+    # The gate's own fake project: a baseline without entries, checks that are plain asserts.
+    result = empty_baseline.runpytest("--target-env=local", "--baseline=local.json", "-k", "plain")
+    result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_an_empty_baseline_may_be_recorded_into(empty_baseline: pytest.Pytester) -> None:
+    result = empty_baseline.runpytest(
+        "--target-env=local", "--baseline=local.json", "--record-baseline"
+    )
+    result.assert_outcomes(passed=2)
+    assert BaselineFile.load(empty_baseline.path / "local.json").entries
+
+
+def test_a_baseline_with_entries_but_none_for_a_check_fails_only_that_check(
+    empty_baseline: pytest.Pytester,
+) -> None:
+    other = {"kind": "exact", "value": 1, "test": "test_other.py::test_y"}
+    data = recorded({"test_other.py::test_y::y": other}, None)
+    (empty_baseline.path / "local.json").write_text(json.dumps(data), encoding="utf-8")
+    result = empty_baseline.runpytest("--target-env=local", "--baseline=local.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*no baseline entry 'test_checks.py::test_compares::x'*"])
+
+
+def test_the_gates_preflight_refuses_an_empty_baseline_without_a_rollback(tmp_path: Path) -> None:
+    # Before: the gate ran the suites, every comparison failed as missing, and it rolled back.
+    with FakeTarget() as target:
+        project = Project(tmp_path / "project", target.url)  # its baseline has no entries
+        (project.path / "test_compares.py").write_text(
+            "def test_compares(baseline):\n    baseline.exact('x', 1)\n"
+        )
+        result = run_gate(project.path, gate_args(project))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert project.rollback_count() == 0
+    output = result.stdout + result.stderr
+    assert "pytest refused to start (exit 4)" in output, output
+    assert "baselines/fake.json: the baseline has no entries" in output, output

@@ -12,6 +12,7 @@ import contextlib
 import re
 import socket
 import ssl
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ import pytest
 import trustme
 import yaml
 
-from .fake_servers import http_server, silent_listener, stalling_postgres
+from .fake_servers import Respond, http_server, raw_server, silent_listener, stalling_postgres
 from .suite_runner import ROOT, run_suites
 
 API_TIMEOUT_S = 0.25
@@ -219,3 +220,90 @@ def test_a_stalled_database_fails_the_database_checks_with_its_reason_within_the
             tmp_path, config, "suites/infrastructure/test_database.py"
         )
     assert_clear(found, output, seconds, reason)
+
+
+def _answer_then(head: bytes, body: Callable[[socket.socket, threading.Event], None]) -> Respond:
+    def respond(connection: socket.socket, stopped: threading.Event) -> None:
+        connection.sendall(head)
+        body(connection, stopped)
+
+    return respond
+
+
+def _trickled(connection: socket.socket, stopped: threading.Event) -> None:
+    while not stopped.wait(0.05):  # the pace of the trickle: one byte every 50 ms
+        connection.sendall(b" ")
+
+
+def _huge(connection: socket.socket, stopped: threading.Event) -> None:
+    block = b"x" * 65536
+    for _ in range(HUGE_BYTES // len(block)):
+        if stopped.is_set():
+            return
+        connection.sendall(block)
+
+
+HUGE_BYTES = 100 << 20
+JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+
+@pytest.mark.parametrize(
+    ("respond", "reason"),
+    [
+        pytest.param(
+            _answer_then(JSON_HEAD + b"Content-Length: 4096\r\n\r\n", _trickled),
+            rf"timeout after {API_TIMEOUT_S:g} s \(total\) waiting for {API} to answer "
+            r"[A-Z]+ /|no answer within|no HTTP answer|answered 200, expected a 4xx",
+            id="trickled body",
+        ),
+        pytest.param(
+            _answer_then(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n", _trickled),
+            rf"timeout after {API_TIMEOUT_S:g} s \(total\) waiting for {API} to answer "
+            r"[A-Z]+ /|no HTTP answer|answered 200, expected a 4xx",
+            id="HTTP/1.0 without an end",
+        ),
+        pytest.param(
+            _answer_then(JSON_HEAD + f"Content-Length: {HUGE_BYTES}\r\n\r\n".encode(), _huge),
+            rf"{API} answered [A-Z]+ /\S* with answer body over 10 MiB: not read further "
+            r"\(api\.max_body_mb\)|no HTTP answer|\b200\b",
+            id="100 MB body",
+        ),
+    ],
+)
+def test_an_answer_that_never_ends_or_is_not_what_it_says_fails_with_one_line_in_budget(
+    respond: Respond, reason: str, tmp_path: Path, ca_files: tuple[trustme.CA, trustme.CA, Path]
+) -> None:
+    _, trusted_ca, trusted = ca_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trusted_ca.issue_cert("127.0.0.1").configure_cert(context)
+    with raw_server(respond, tls=context) as url:
+        found, output, seconds = run_against(
+            tmp_path, config_for({"base_url": url, "ca_file": str(trusted)})
+        )
+    assert_clear(found, output, seconds, reason)
+    first = reason.split("|")[0]
+    assert any(re.search(first, message) for message in found.values()), found
+    assert len(output) < 2_000_000  # no body copied into the output
+    assert max(p.stat().st_size for p in tmp_path.iterdir() if p.is_file()) < 2_000_000
+
+
+def test_an_answer_that_is_not_the_json_it_says_names_the_request_not_the_decoder(
+    tmp_path: Path, ca_files: tuple[trustme.CA, trustme.CA, Path]
+) -> None:
+    _, trusted_ca, trusted = ca_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trusted_ca.issue_cert("127.0.0.1").configure_cert(context)
+
+    def respond(connection: socket.socket, stopped: threading.Event) -> None:
+        connection.sendall(JSON_HEAD + b"Content-Length: 8\r\n\r\n<html>no")
+
+    with raw_server(respond, tls=context) as url:
+        found, output, _ = run_against(
+            tmp_path, config_for({"base_url": url, "ca_file": str(trusted)})
+        )
+    not_json = (
+        r"UnreadableAnswer: [A-Z]+ /\S* answered 200 \(application/json, 8 bytes\), not JSON: "
+    )
+    assert any(re.search(not_json, message) for message in found.values()), found
+    assert not [m for m in found.values() if "JSONDecodeError" in m]
+    assert "Traceback" not in output and "JSONDecodeError" not in output

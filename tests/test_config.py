@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import trustme
 
 from pytest_prodval.config import ConfigError, ProdvalConfig, TargetEnv, load_config
 from pytest_prodval.safety.redaction import REDACTED
@@ -59,7 +61,7 @@ BAD_CONFIGS = [
         config_text("api:\n  base_ur: http://x\n"),
         {},
         "environments.local.api.base_ur",
-        "unknown key; expected one of: base_url, timeout, verify_tls,",
+        "unknown key; expected one of: base_url, timeout, ",  # (more keys follow)
         id="unknown-key",
     ),
     pytest.param(
@@ -342,6 +344,35 @@ BAD_CONFIGS = [
         "environments.local.api.base_url",
         "invalid interpolation '${HOST'; write ${NAME} or ${NAME:-default}, or $$ for a literal $",
         id="unterminated-interpolation",
+    ),
+    # api.ca_file is read at load as clients read it, not by each check at request time.
+    pytest.param(
+        config_text(MINIMAL_LOCAL + "  ca_file: tls/no-such-ca.pem\n"),
+        {},
+        "environments.local.api.ca_file",
+        "expected a readable file of PEM CA certificates, got '",
+        id="ca-file-missing",
+    ),
+    pytest.param(
+        config_text(MINIMAL_LOCAL + "  ca_file: tls/no-such-ca.pem\n"),
+        {},
+        "environments.local.api.ca_file",
+        "/tls/no-such-ca.pem': no such file or directory",
+        id="ca-file-missing-names-the-resolved-path",
+    ),
+    pytest.param(
+        config_text(MINIMAL_LOCAL + "  ca_file: .\n"),
+        {},
+        "environments.local.api.ca_file",
+        "': is a directory",
+        id="ca-file-a-directory",
+    ),
+    pytest.param(
+        config_text(MINIMAL_LOCAL + "  ca_file: prodval.yaml\n"),  # the config file itself
+        {},
+        "environments.local.api.ca_file",
+        "/prodval.yaml': not PEM CA certificates (NO_CERTIFICATE_OR_CRL_FOUND)",
+        id="ca-file-not-pem",
     ),
     pytest.param("", {}, None, "the file is empty", id="empty-file"),
     pytest.param("# only a comment\n", {}, None, "the file is empty", id="comment-only-file"),
@@ -754,14 +785,18 @@ def test_the_environment_is_read_once_at_load_time(write: WriteConfig) -> None:
     assert config.environment("local").api.base_url == "https://before.example.com"
 
 
-def test_the_repository_example_config_is_valid() -> None:
-    config = load_config(REPO_ROOT / "prodval.yaml", {})
+def test_the_repository_example_config_is_valid(tmp_path: Path) -> None:
+    # A copy beside a CA of its own: the repository's .docpipe/tls exists only after `docpipe up`.
+    path = tmp_path / "prodval.yaml"
+    shutil.copy(REPO_ROOT / "prodval.yaml", path)
+    write_ca(tmp_path / ".docpipe/tls/ca.pem")
+    config = load_config(path, {})
 
     assert config.environment_names == ("local", "staging", "production")
     local = config.environment("local")
     assert local.protected is False
     assert local.api.base_url == "https://127.0.0.1:8443"
-    assert local.api.ca_file == str(REPO_ROOT / ".docpipe/tls/ca.pem")
+    assert local.api.ca_file == str(tmp_path / ".docpipe/tls/ca.pem")
     assert local.database is not None
     assert local.database.dsn == (
         "postgresql://docpipe_monitor:local-monitor-password@127.0.0.1:8446/docpipe"
@@ -830,6 +865,25 @@ def test_the_complete_example_in_the_docs_is_valid(tmp_path: Path) -> None:
     assert config.environment("production").load.max_rps == 20
 
 
+def write_ca(path: Path) -> Path:
+    """A real CA certificate at ``path``: ``api.ca_file`` is read at load."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    trustme.CA().cert_pem.write_to_path(str(path))
+    return path
+
+
 def test_a_relative_ca_file_is_relative_to_the_config_file(write: WriteConfig) -> None:
     path = write(config_text(MINIMAL_LOCAL + "  ca_file: tls/ca.pem\n"))
+    write_ca(path.parent / "tls/ca.pem")
     assert load_local(path).api.ca_file == str(path.parent / "tls/ca.pem")
+
+
+def test_a_bad_ca_file_only_matters_when_its_environment_is_selected(
+    write: WriteConfig,
+) -> None:
+    # Production's CA may exist only where production is validated from.
+    others = "production:\n  api: {base_url: 'https://x.example', ca_file: /no/such/ca.pem}\n"
+    config = load(write(config_text(others=others)))
+    assert config.environment("local").api.ca_file is None
+    with pytest.raises(ConfigError, match=r"environments\.production\.api\.ca_file: expected"):
+        config.environment("production")

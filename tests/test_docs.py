@@ -61,9 +61,9 @@ def test_the_api_example_records_then_passes_and_the_hook_sees_every_verdict(
     shutil.copy(DOCS / "examples/prodval.yaml", pytester.path / "prodval.yaml")
     for path in (DOCS / "examples/api").glob("*.py"):
         shutil.copy(path, pytester.path / path.name)
-    pytester.runpytest("--target-env=local", "--record-baseline").assert_outcomes(passed=3)
+    pytester.runpytest("--target-env=local", "--record-baseline").assert_outcomes(passed=4)
     result = pytester.runpytest("--target-env=local")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["the hook saw 2 verdicts: exact, limit"])
 
 

@@ -10,6 +10,7 @@ to reports/fault-matrix.md, and to docs/fault-matrix.md with PRODVAL_WRITE_FAULT
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -120,29 +121,29 @@ PERFORMANCE_ONLY = {
 # The purge-on-start check judges workers that have run this long (suites/compliance).
 FIRST_PURGE_WITHIN_S = 15.0
 WORKERS = 2
-# The check counts a worker as live while its heartbeat is this recent (suites/compliance).
-LIVE_WORKER_S = 30.0
 
 
-async def _wait_for_workers(dsn: str, seconds: float, workers: int) -> None:
-    """Poll the heartbeat rows until ``workers`` live ones started over ``seconds`` ago."""
+async def _wait_for_workers(dsn: str, seconds: float, pids: set[int]) -> None:
+    """Poll until the heartbeat rows of the workers ``pids`` say they started ``seconds`` ago.
+
+    By pid: the rows of the previous deployment's workers may still look live for a while.
+    """
     connection = await asyncpg.connect(dsn, timeout=10)
 
     async def old_enough() -> None:
         while True:
-            # How long until the youngest live worker is old enough, on the database's clock.
+            # How long until the youngest of them is old enough, on the database's clock.
             row = await connection.fetchrow(
-                "select count(*) as live, extract(epoch from"
+                "select count(*) as started, extract(epoch from"
                 " max(started_at) + make_interval(secs => $1) - now()) as wait_s"
-                " from worker_heartbeats"
-                " where status <> 'stopped' and last_seen > now() - make_interval(secs => $2)",
+                " from worker_heartbeats where pid = any($2::int[]) and status <> 'stopped'",
                 seconds,
-                LIVE_WORKER_S,
+                sorted(pids),
             )
-            if row["live"] >= workers and row["wait_s"] <= 0:
+            if row["started"] >= len(pids) and row["wait_s"] <= 0:
                 return
-            wait_s = 0.5 if row["live"] < workers else float(row["wait_s"])
-            await asyncio.sleep(min(max(wait_s, 0.05), 5.0))
+            wait_s = 0.5 if row["started"] < len(pids) else float(row["wait_s"])
+            await asyncio.sleep(min(max(wait_s, 0.05), 5.0))  # polls a fact, bounded below
 
     try:
         await asyncio.wait_for(old_enough(), timeout=seconds + 60)
@@ -179,7 +180,10 @@ class Platform:
         """
         environments = yaml.safe_load(self.config.read_text())["environments"]
         (environment,) = environments.values()
-        asyncio.run(_wait_for_workers(environment["database"]["dsn"], seconds, WORKERS))
+        state = json.loads((self.home / "state.json").read_text())
+        pids = {c["pid"] for name, c in state["components"].items() if name.startswith("worker-")}
+        assert len(pids) == WORKERS, state["components"]
+        asyncio.run(_wait_for_workers(environment["database"]["dsn"], seconds, pids))
 
     def run_suites(self, label: str) -> tuple[set[str], str]:
         junit = self.reports / f"{label}.xml"

@@ -171,3 +171,81 @@ def test_db_pool_is_read_only_on_protected_environments(
     )
     if protected:
         result.stdout.fnmatch_lines(["*Failed: read-only*"])
+
+
+# --- session fixtures run on the run's clock, not the first check's --------------------------
+
+SLOW_SESSION_FIXTURE = """
+import signal
+import threading
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slow_session_setup(target):
+    threading.Event().wait({seconds})  # a slow target behind a session fixture
+
+
+def test_first(target):
+    left = signal.getitimer(signal.ITIMER_REAL)[0]
+    assert left > 2, f"the first check had {{left:.1f}} s of its 3 s budget left"
+
+
+def test_second(target):
+    pass
+"""
+
+
+def budget_config(pytester: pytest.Pytester, check_s: float, run_s: float) -> None:
+    pytester.makefile(
+        ".yaml",
+        prodval="environments:\n  local:\n    api: {base_url: 'http://127.0.0.1:9'}\n"
+        f"    timeouts: {{check_s: {check_s}, run_s: {run_s}}}\n",
+    )
+
+
+def test_a_session_fixtures_setup_is_not_counted_against_the_first_check(
+    pytester: pytest.Pytester,
+) -> None:
+    # Before: a session fixture set up in the first check's setup used that check's budget.
+    budget_config(pytester, check_s=3, run_s=60)
+    pytester.makepyfile(test_checks=SLOW_SESSION_FIXTURE.format(seconds=2))
+    result = pytester.runpytest("--target-env=local", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_session_fixture_is_bounded_by_what_is_left_of_the_run(
+    pytester: pytest.Pytester,
+) -> None:
+    budget_config(pytester, check_s=3, run_s=2)
+    pytester.makepyfile(test_checks=SLOW_SESSION_FIXTURE.format(seconds=60))
+    result = pytester.runpytest("--target-env=local", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*the check did not finish within its time budget (* s, what was left of the run's "
+            "2 s (timeouts.run_s) while the session fixture 'slow_session_setup' was set up)*",
+            "*not run: the run's time budget of 2 s (timeouts.run_s in prodval.yaml)*",
+        ]
+    )
+    assert result.duration < 30
+
+
+def test_the_anonymous_client_sends_no_credentials_nor_authenticating_headers(
+    pytester: pytest.Pytester, echo_url: str
+) -> None:
+    config = config_for(echo_url).replace(
+        "        User-Agent: prodval-test\n",
+        "        User-Agent: prodval-test\n        Cookie: session=s3cr3t-cookie\n",
+    )
+    pytester.makefile(".yaml", prodval=config)
+    pytester.makepyfile(
+        """
+        def test_anonymous(api_anonymous):
+            headers = api_anonymous.get("/x").json()["headers"]
+            assert headers["user-agent"] == "prodval-test"
+            assert not {"x-api-key", "authorization", "cookie"} & set(headers)
+        """
+    )
+    pytester.runpytest("--target-env=local").assert_outcomes(passed=1)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -52,8 +53,14 @@ FUZZ_MORE = settings(FUZZ, max_examples=80)
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One directory for the whole module: each example overwrites the same file in it."""
-    return tmp_path_factory.mktemp("fuzz")
+    """One directory for the whole module: each example overwrites the same file in it.
+
+    VALID's ``api.ca_file`` (tls/ca.pem) is a real CA certificate: it is read at load.
+    """
+    scratch = tmp_path_factory.mktemp("fuzz")
+    (scratch / "tls").mkdir()
+    trustme.CA().cert_pem.write_to_path(str(scratch / "tls" / "ca.pem"))
+    return scratch
 
 
 def assert_one_line(error: Exception, path: Path) -> str:

@@ -40,6 +40,7 @@ EXIT_OF = {
     "verification_failed": EXIT_HUMAN,
     "misconfigured": EXIT_MISUSE,
     "interrupted": EXIT_MISUSE,
+    "undecided": EXIT_MISUSE,
 }
 
 
@@ -132,14 +133,32 @@ def validated_nothing(evidence: Evidence | None) -> bool:
     )
 
 
+# A run whose JUnit shows a failed check; and one that left no reports (an internal error).
+FAILED_EVIDENCE = Evidence(junit=True, summary=True, reported=COLLECTED, executed=2, failed=1)
+
+
 def with_evidence(
     outcomes: list[Outcome], variants: list[Evidence | None]
 ) -> list[tuple[Outcome, Evidence | None]]:
-    """Each outcome with complete evidence; those that exited 0 with every variant too."""
+    """Each outcome with complete evidence; those that exited 0 with every variant too, and
+    the others with reports that show a failed check, or no reports at all, too."""
     pairs: list[tuple[Outcome, Evidence | None]] = []
     for run in outcomes:
-        pairs.extend((run, evidence) for evidence in (variants if run.ok else [COMPLETE]))
+        others = [COMPLETE, FAILED_EVIDENCE, None]
+        pairs.extend((run, evidence) for evidence in (variants if run.ok else others))
     return pairs
+
+
+def undecided(f: Facts) -> bool:
+    """pytest's internal error, and its own JUnit shows no failed check: nothing judged."""
+    run, evidence = f.suites, f.suites_evidence
+    return (
+        run is not None
+        and run.exit_code == 3
+        and not run.timed_out
+        and run.signal is None
+        and not (evidence is not None and evidence.junit and evidence.failed)
+    )
 
 
 SUITE_RUNS = with_evidence(list(pytest_outcomes()), SUITES_EVIDENCE)
@@ -220,6 +239,11 @@ def check_invariants(f: Facts, step: Step) -> None:
         assert f.preflight_problem is None and f.interrupted_by is None and f.suites is None
     if f.preflight_problem is not None:
         assert step.action == "finish" and step.exit_code == EXIT_MISUSE
+    # pytest's internal error before any check failed is never rolled back, never a pass.
+    signal, during = f.interrupted_by, f.interrupted_during
+    stopped = f.suites is not None and f.suites.stopped_by is not None
+    if undecided(f) and not stopped and not (signal and during in ("start", "preflight", "suites")):
+        assert (step.decision, step.exit_code) == ("undecided", EXIT_MISUSE)
 
 
 def all_facts() -> Iterator[Facts]:
@@ -247,8 +271,10 @@ def reachable(f: Facts) -> bool:
         signal is not None and during in ("start", "preflight", "suites")
     )
     if f.rollback is not None:
-        nothing_validated = (f.suites.exit_code in (4, 5) and not f.suites.timed_out) or (
-            f.suites.ok and validated_nothing(f.suites_evidence)
+        nothing_validated = (
+            (f.suites.exit_code in (4, 5) and not f.suites.timed_out)
+            or (f.suites.ok and validated_nothing(f.suites_evidence))
+            or undecided(f)
         )
         if not interrupted and (suites_clean(f) or nothing_validated):
             return False
@@ -313,7 +339,6 @@ def test_every_run_walked_from_the_start_finishes_and_never_repeats_a_phase() ->
     [
         (outcome(1), "checks failed (pytest exit 1)"),
         (outcome(2), "pytest was interrupted (pytest exit 2)"),
-        (outcome(3), "pytest hit an internal error (pytest exit 3)"),
         (outcome(137, signal="SIGKILL"), "pytest was killed by SIGKILL"),
         (outcome(2, timed_out=True), "the suites did not finish within 900s"),
         (outcome(137, True, "SIGKILL"), "the suites did not finish within 900s"),
@@ -417,3 +442,14 @@ def test_suites_are_no_pass_without_the_preflights_count() -> None:
     unknown = Facts(None, outcome(0), None, None, None, None, LIMITS, None, COMPLETE, None)
     step = decide(unknown)
     assert step == Step("rollback", "the preflight's count of collected checks is missing")
+
+
+def test_an_internal_error_before_any_check_failed_is_undecided_never_a_rollback() -> None:
+    # A full disk under the reports or a broken plugin: nothing about the release.
+    for evidence in (None, COMPLETE):
+        step = decide(facts(None, outcome(3), None, None, (None, None), evidence))
+        assert (step.decision, step.exit_code) == ("undecided", EXIT_MISUSE)
+        assert step.reason.startswith("pytest hit an internal error (pytest exit 3) before any")
+    # Its JUnit shows a check that had failed: that is the release's, rolled back.
+    step = decide(facts(None, outcome(3), None, None, (None, None), FAILED_EVIDENCE))
+    assert step == Step("rollback", "pytest hit an internal error (pytest exit 3)")

@@ -28,6 +28,10 @@ class FakeApi(ThreadingHTTPServer):
     """Answers the routes the locustfile uses; fails every request after ``fail_after``."""
 
     daemon_threads = True
+    # socketserver's default backlog is 5: on a busy machine the accepting thread falls behind,
+    # the queue fills with the control task's bare connects, and further SYNs are dropped,
+    # so a connect outlasts the run and no control sample arrives at all.
+    request_queue_size = 128
 
     def __init__(self, fail_after: int | None = None) -> None:
         super().__init__(("127.0.0.1", 0), Handler)

@@ -16,6 +16,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from pytest_prodval.baseline.store import BaselineFile, write_merged
+
 from .gate_harness import FakeTarget, Project, gate_args, run_gate
 
 # One value per secret field (config/environment.py's _collect_secrets). PRODVAL_TEST_* are
@@ -194,6 +196,12 @@ def test_no_secret_reaches_the_gate_record_its_output_or_notification(
     # The leaky checks fail, so the gate rolls back, verifies and notifies: every path it has.
     with FakeTarget() as target:
         project = Project(tmp_path / "project", target.url)
+        # An entry of another check: a baseline without entries is refused before any check.
+        baseline = project.path / "baselines" / "fake.json"
+        other = {"kind": "exact", "value": 1, "test": "test_other.py::test_x"}
+        provenance = BaselineFile.load(baseline).provenance
+        assert provenance is not None
+        write_merged(baseline, {"test_other.py::test_x::x": other}, provenance)
         api = target.url.removeprefix("http://")
         (project.path / "prodval.yaml").write_text(secret_config(monkeypatch, SECRETS, api))
         (project.path / "test_leaky.py").write_text(CHECKS)

@@ -38,6 +38,7 @@ from suites._support import (
     SYNTHETIC_SUBJECT_PREFIX,
     Sweep,
     sweep_after_s,
+    sweep_budget_s,
     sweep_synthetic,
 )
 
@@ -407,6 +408,85 @@ def test_a_target_that_cannot_list_is_said_once_and_the_run_goes_on(
     assert len(listings) == 1 and listings[0].startswith("GET /documents?subject_prefix=")
 
 
+class _StallingList(http.server.BaseHTTPRequestHandler):
+    """An API whose GET /documents never answers (until the test ends): a sweep's worst case."""
+
+    def do_GET(self) -> None:
+        server: Any = self.server
+        server.requests.append(f"{self.command} {self.path}")
+        server.release.wait(WAIT_S * 4)  # set when the test ends
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stalling_list() -> Iterator[Any]:
+    server: Any = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StallingList)
+    server.requests, server.release = [], threading.Event()
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=WAIT_S)
+
+
+# The first check reads what is left of its own budget (pytest-timeout's alarm).
+BUDGET_LEFT_CHECK = """
+import signal
+
+
+def test_first(target):
+    left = signal.getitimer(signal.ITIMER_REAL)[0]
+    assert left > 9, f"the first check had {left:.1f} s of its 10 s budget left"
+
+
+def test_second(target):
+    pass
+"""
+
+
+def test_the_sweep_has_its_own_budget_and_the_first_check_keeps_all_of_its_own(
+    pytester: pytest.Pytester, stalling_list: Any
+) -> None:
+    # Before: the sweep ran on the first check's clock (half of timeouts.check_s), so against a
+    # target that never answers every check reported a time-budget reason at 0.0 s.
+    pytester.makefile(
+        ".yaml",
+        prodval=f"""
+        environments:
+          stalls:
+            api:
+              base_url: http://127.0.0.1:{stalling_list.server_address[1]}
+              timeout: 30
+            credentials:
+              operator:
+                api_key: operator-key-of-the-stalling-api
+            timeouts: {{check_s: 10, run_s: 60}}
+            params: {{synthetic_sweep_budget_s: 3}}
+        """,
+    )
+    pytester.makeconftest('pytest_plugins = ["suites.conftest"]')
+    pytester.makepyfile(BUDGET_LEFT_CHECK)
+    started = time.monotonic()
+    result = pytester.runpytest("--target-env=stalls", "-p", "no:cacheprovider", "-q")
+    seconds = time.monotonic() - started
+    result.assert_outcomes(passed=2)
+    said = [line for line in result.outlines if " synthetic " in line or " sweep " in line]
+    assert len(said) == 1, said
+    assert said[0].startswith(
+        "prodval: synthetic leftovers not swept: the sweep stopped: its budget of 3 s "
+        "(params.synthetic_sweep_budget_s) was used up (GET /documents: "
+    ), said[0]
+    assert 3 <= seconds < 3 + 20  # the sweep's budget, not api.timeout (30 s)
+    assert [r.split("?")[0] for r in stalling_list.requests] == ["GET /documents"]
+
+
 def test_without_a_target_the_sweep_stays_silent(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('pytest_plugins = ["suites.conftest"]')
     pytester.makepyfile("def test_plain():\n    pass\n")
@@ -513,16 +593,29 @@ def test_a_full_page_or_a_spent_budget_says_more_may_remain() -> None:
     full = sweep_synthetic(client, CUTOFF, 600, max_documents=3)
     assert (full.swept, full.truncated) == (["old-0", "old-1", "old-2"], True)
     assert full.lines()[-1] == (
-        "prodval: more synthetic leftovers may remain (at most 200 per run, within half the "
-        "first check's time budget); the next run goes on"
+        "prodval: more synthetic leftovers may remain (at most 200 per run); the next run goes on"
     )
     # The budget bounds the listing too: a target that does not answer in time is not waited for.
     spent = sweep_synthetic(client, CUTOFF, 600, budget_s=-1)
-    assert (spent.swept, spent.truncated) == ([], False)
+    assert (spent.swept, spent.truncated, spent.out_of_time) == ([], False, True)
     assert spent.lines() == [
-        "prodval: synthetic leftovers not swept: GET /documents: no answer within the sweep's "
-        "budget"
+        "prodval: synthetic leftovers not swept: the sweep stopped: its budget of -1 s "
+        "(params.synthetic_sweep_budget_s) was used up (GET /documents: no answer)"
     ]
+
+    # Between erasures too: a listing that takes the whole budget leaves none for erasing.
+    def slow_listing(request: httpx.Request) -> httpx.Response:
+        threading.Event().wait(0.2)  # a slow target, not a synchronisation
+        return httpx.Response(200, json={"documents": listed})
+
+    slow, _ = _mock(slow_listing)
+    stopped = sweep_synthetic(slow, CUTOFF, 600, budget_s=0.1)
+    assert (stopped.swept, stopped.out_of_time, stopped.problem) == ([], True, None)
+    assert stopped.lines()[-1] == (
+        "prodval: synthetic sweep stopped: its budget of 0.1 s "
+        "(params.synthetic_sweep_budget_s) was used up; more synthetic leftovers may remain, "
+        "the next run goes on"
+    )
 
 
 @pytest.mark.parametrize(
@@ -541,6 +634,26 @@ def test_the_sweep_age_is_the_param_else_the_run_budget(
 def test_an_invalid_sweep_age_is_refused_naming_the_param(value: object) -> None:
     with pytest.raises(ValueError, match=r"params\.synthetic_sweep_after_s: expected a number"):
         sweep_after_s({"synthetic_sweep_after_s": value}, 900)
+
+
+@pytest.mark.parametrize(
+    ("params", "run_s", "expected"),
+    [({}, 900, 60.0), ({"synthetic_sweep_budget_s": None}, 900, 60.0),
+     ({"synthetic_sweep_budget_s": 5}, 900, 5.0), ({"synthetic_sweep_budget_s": "7.5"}, 900, 7.5),
+     ({}, 40, 10.0), ({"synthetic_sweep_budget_s": 30}, 40, 10.0)],
+)  # fmt: skip
+def test_the_sweep_budget_is_the_param_else_60_s_and_at_most_a_quarter_of_the_run(
+    params: dict[str, Any], run_s: float, expected: float
+) -> None:
+    assert sweep_budget_s(params, run_s) == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "soon", True, float("nan"), float("inf"), [60]])
+def test_an_invalid_sweep_budget_is_refused_naming_the_param(value: object) -> None:
+    with pytest.raises(
+        ValueError, match=r"params\.synthetic_sweep_budget_s: expected a number of seconds > 0"
+    ):
+        sweep_budget_s({"synthetic_sweep_budget_s": value}, 900)
 
 
 def test_the_workers_sweeps_are_reported_as_one() -> None:

@@ -18,7 +18,7 @@ import yaml
 from ..errors import ConfigError
 from ..safety.redaction import MIN_SECRET_LENGTH, SECRET_KEY, Redactor
 from .errors import Loc, _Interpolated, _Locator, _more, _validate
-from .messages import MSG_BAD_INTERPOLATION, MSG_VAR_NOT_SET
+from .messages import MSG_BAD_CA_FILE, MSG_BAD_INTERPOLATION, MSG_VAR_NOT_SET
 from .schema import TargetEnv, _EnvironmentBlock
 from .yaml_file import _Loader
 
@@ -51,14 +51,35 @@ def _resolve_environment(
         return message + _more(len(interpolated.missing) - 1)
     assert env_block is not None  # _validate returns None only with placeholders
     ca_file = env_block.api.ca_file
-    if ca_file is not None and not Path(ca_file).is_absolute():
-        api = env_block.api.model_copy(update={"ca_file": str(path.absolute().parent / ca_file)})
-        env_block = env_block.model_copy(update={"api": api})
+    if ca_file is not None:
+        if not Path(ca_file).is_absolute():
+            ca_file = str(path.absolute().parent / ca_file)
+            api = env_block.api.model_copy(update={"ca_file": ca_file})
+            env_block = env_block.model_copy(update={"api": api})
+        problem = _ca_file_problem(ca_file)
+        if problem is not None:
+            # Deferred like a missing variable: the production CA may exist only where
+            # production is validated from.
+            text = MSG_BAD_CA_FILE.format(path=ca_file, problem=problem)
+            return redactor.redact(where.message(("api", "ca_file"), text))
     return TargetEnv(
         name=name,
         secrets=_collect_secrets(env_block, interpolated.from_environ),
         **dict(env_block),
     )
+
+
+def _ca_file_problem(ca_file: str) -> str | None:
+    """Why ``ca_file`` cannot verify a server (read as every client reads it), or None."""
+    import ssl  # only when a CA file is configured (httpx imports it later anyway)
+
+    try:
+        ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError as exc:  # an OSError too: first
+        return f"not PEM CA certificates ({exc.reason or exc})"
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    return None
 
 
 def _merge(

@@ -24,6 +24,7 @@ MSG_VAR_NOT_SET = "environment variable {var} is not set (use ${{{var}:-default}
 MSG_BAD_INTERPOLATION = (
     "invalid interpolation {text!r}; write ${{NAME}} or ${{NAME:-default}}, or $$ for a literal $"
 )
+MSG_BAD_CA_FILE = "expected a readable file of PEM CA certificates, got {path!r}: {problem}"
 MSG_MORE_PROBLEMS = " (and {count} more problem{s})"
 MSG_TOO_DEEP = "invalid YAML: nested too deeply"
 MSG_TOO_LARGE = "more than {limit} values once aliases are expanded; expected a config file"

@@ -80,7 +80,12 @@ class _Model(BaseModel):
 
 class ApiConfig(_Model):
     base_url: str
+    # The total deadline of one exchange: connect, TLS, the request and the whole answer.
     timeout: Seconds = 5.0
+    # Answers larger than this are refused (and never copied into messages or reports).
+    max_body_mb: Annotated[
+        float, Field(gt=0, le=1024, allow_inf_nan=False), _Expect("a number of MiB in (0, 1024]")
+    ] = 10.0
     verify_tls: bool = True
     version_path: str | None = None
     version_field: NonEmptyStr = "version"

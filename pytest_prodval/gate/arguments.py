@@ -36,7 +36,9 @@ __all__ = [
 
 DEFAULT_TIMEOUT_S = 900
 DEFAULT_ROLLBACK_TIMEOUT_S = 300
-NOTIFY_S = 10.0
+NOTIFY_S = 10.0  # the notification's total deadline (PRODVAL_GATE_NOTIFY_S)
+PROBE_S = 15.0  # the preflight's probe of the target, in total (PRODVAL_GATE_PROBE_S)
+COLLECT_S = 300.0  # collecting the checks, after the probe (PRODVAL_GATE_COLLECT_S)
 # The options' dests (the plugin's option table) the gate sets itself, and those that record.
 GATE_SET = ("prodval_target_env", "prodval_baseline", "prodval_config", "prodval_summary")
 RECORDING = ("prodval_record_baseline", "prodval_prune", "prodval_confirm_record")
@@ -73,8 +75,8 @@ Options:
                           limit for the rollback command (default 300); at the limit its
                           process group gets SIGTERM, then SIGKILL 30 s later
   --notify URL            POST a Slack-compatible JSON message (decision, failed checks) to
-                          URL when done; a failed notification is recorded, never changes the
-                          exit code
+                          URL when done, within PRODVAL_GATE_NOTIFY_S (10) seconds in all; a
+                          failed notification is recorded, never changes the exit code
   --config PATH           environment config file (default: prodval.yaml); also used to
                           redact secrets from the rollback output in the record
   --reports DIR           where reports go (default: reports); the record is DIR/gate/...
@@ -93,21 +95,26 @@ Exit codes:
      deployment is in an unknown state and a human must act
   3  gate misused or misconfigured: bad arguments, invalid config, unreadable baseline,
      unreachable target, no checks collected, every check skipped, no verification selection,
-     pytest usage error, or another gate holds the environment's lock. Nothing was validated
-     and nothing was rolled back.
+     pytest usage error, or another gate holds the environment's lock; or undecided: pytest
+     hit an internal error (a full disk, a broken plugin) before any check failed. Nothing
+     was validated and nothing was rolled back.
 
 pytest's exit codes are mapped explicitly: 0 -> 0; 1 (checks failed), 2 (interrupted),
 3 (internal error), death by a signal and the timeout -> roll back (then 1 or 2); 4 (usage
 error) -> 3; 5 (no checks collected) -> 3, never a pass.
 
-SIGINT or SIGTERM while the suites run stop them and roll back; during the rollback and its
-verification they are noted and the gate finishes (both are bounded by their timeouts).
+SIGINT or SIGTERM during the preflight stop it (exit 3, nothing rolled back); while the suites
+run they stop them and roll back; during the rollback they are noted, and the rollback and its
+verification run on (each bounded by its timeout); during the verification they stop it
+(exit 2: not verified); while the record is written they cut the notification short. The
+record names the signal.
 
 Environment: PRODVAL_GATE_PYTHON (the Python with pytest-prodval; set by the installed
 prodval-gate), PRODVAL_GATE_LOCK_DIR (lock files, one per environment; default
 ${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}/prodval-gate-locks, keyed on the config file's path and the
-environment, whatever --reports says), PRODVAL_GATE_KILL_AFTER, PRODVAL_GATE_PROBE_S,
-PRODVAL_GATE_COLLECT_S. PYTEST_ADDOPTS is checked like the arguments after --. The gate sets
+environment, whatever --reports says), PRODVAL_GATE_KILL_AFTER, PRODVAL_GATE_PROBE_S (the
+preflight's wait for the target, in total), PRODVAL_GATE_COLLECT_S, PRODVAL_GATE_NOTIFY_S.
+PYTEST_ADDOPTS is checked like the arguments after --. The gate sets
 PRODVAL_NO_EMBEDDED_TARGET=1: it validates the deployment that is there, never one it starts
 itself.
 """
@@ -132,6 +139,8 @@ class GateSettings:
     kill_after_s: float
     collect_s: float
     lock_file: str
+    probe_s: float
+    notify_s: float
     started_at: float
 
     @property
@@ -403,8 +412,10 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
         pytest_args=tuple(pytest_args),
         python=sys.executable,
         kill_after_s=_env_seconds("PRODVAL_GATE_KILL_AFTER", 30.0),
-        collect_s=_env_seconds("PRODVAL_GATE_COLLECT_S", 300.0) or 300.0,
+        collect_s=_env_seconds("PRODVAL_GATE_COLLECT_S", COLLECT_S) or COLLECT_S,
         lock_file=str(default_lock_file(config, env)),
+        probe_s=_env_seconds("PRODVAL_GATE_PROBE_S", PROBE_S),
+        notify_s=_env_seconds("PRODVAL_GATE_NOTIFY_S", NOTIFY_S) or NOTIFY_S,
         started_at=time.time(),
     )
 

@@ -12,17 +12,22 @@ private work directory (see ``state.py``).
   and save how it ended. Exit 0 whatever the phase did.
 - ``next``: the next step from the pure decision: ``suites``, ``rollback``, ``verification``
   or ``finish N`` (N the gate's exit code, frozen once decided).
-- ``finish``: write the record, send the notification, print the decision.
+- ``finish``: write the record (whole or not at all), send the notification, print the
+  decision. A signal meanwhile is named in the record and cuts the notification short.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from ..errors import GateUsageError, InconsistentFacts
 from .arguments import parse
@@ -65,10 +70,55 @@ def cmd_next(work: Work) -> int:
     return EXIT_OK
 
 
-def cmd_finish(work: Work) -> int:
-    from ..baseline.store import atomic_write_text
-    from .notify import notify
+class _Interrupted(BaseException):
+    """Raised by the finish step's signal handler to cut the notification short."""
 
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class _FinishSignals:
+    """SIGINT/SIGTERM while the record is written: noted (the record names the first signal),
+    and a notification under way is abandoned; the decision and its exit code stand."""
+
+    def __init__(self, work: Work) -> None:
+        self.work = work
+        self.cutting = False  # a signal now raises _Interrupted (the notification only)
+
+    def install(self) -> None:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self._handle)
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        # Named as the gate got it: the wrapper notes it first and forwards SIGINT for both.
+        name = self.work.interruption()[0] or signal.Signals(number).name
+        if not self.work.interrupted_path.exists():  # sent to this process alone
+            with contextlib.suppress(OSError):
+                self.work.interrupted_path.write_text(f"{name} record\n", encoding="utf-8")
+        if self.cutting:
+            self.cutting = False
+            raise _Interrupted(name)
+
+
+def _write_record(path: Path, record: dict[str, Any], code: int | None) -> bool:
+    """Write the record whole (temp file, fsync, rename) or not at all; one line if not."""
+    from ..baseline.store import atomic_write_text
+    from ..errors import FileWriteError
+
+    try:
+        atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    except FileWriteError as exc:
+        say(f"gate record not written: {exc}; the decision stands (exit {code})")
+        return False
+    return True
+
+
+def cmd_finish(work: Work) -> int:
+    from .notify import notify, notify_target
+
+    signals = _FinishSignals(work)
+    signals.install()
     step = work.decision()
     if step is None:
         say("internal error: finish before a decision")
@@ -96,16 +146,24 @@ def cmd_finish(work: Work) -> int:
             finished_at=time.time(),
         )
     )
-    atomic_write_text(run.record, json.dumps(record, indent=2) + "\n")
+    written = _write_record(run.record, record, step.exit_code)
     for line in outcome_lines(record):
         print(line, file=sys.stderr)
-    say(f"gate record: {run.record}")
+    if written:
+        say(f"gate record: {run.record}")
     if settings.notify:
-        from .arguments import NOTIFY_S
-
-        result = notify(record, settings.notify, NOTIFY_S)
+        try:
+            signals.cutting = True
+            result = notify(record, settings.notify, settings.notify_s)
+        except _Interrupted as exc:
+            result = {
+                "target": notify_target(settings.notify),
+                "sent": False,
+                "error": f"interrupted by {exc.name} before the webhook answered",
+            }
+        finally:
+            signals.cutting = False
         record["notification"] = result
-        atomic_write_text(run.record, json.dumps(record, indent=2) + "\n")
         if result["sent"]:
             say(f"notification sent to {result['target']}")
         else:
@@ -113,6 +171,11 @@ def cmd_finish(work: Work) -> int:
                 f"notification to {result['target']} failed ({result['error']}); "
                 "exit code unchanged"
             )
+    interrupted_by = work.interruption()[0]
+    changed = record["notification"] is not None or interrupted_by != record["interrupted_by"]
+    record["interrupted_by"] = interrupted_by
+    if written and changed:
+        _write_record(run.record, record, step.exit_code)
     say(f"decision: {step.decision} (exit {step.exit_code}): {record['reason']}")
     return EXIT_OK
 
@@ -139,9 +202,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Work(options.work)
     if options.command == "parse":
         return cmd_parse(work, gate_args)
-    if options.command == "run-phase":
-        run_phase(work, options.phase)
-        return EXIT_OK
     if options.command == "next":
         return cmd_next(work)
-    return cmd_finish(work)
+    try:
+        if options.command == "run-phase":
+            run_phase(work, options.phase)
+            return EXIT_OK
+        return cmd_finish(work)
+    finally:
+        _ignore_late_signals()
+
+
+def _ignore_late_signals() -> None:
+    """The step is done: a signal the wrapper forwards now (it noted it already) must not kill
+    this process on its way out. Python resets its handlers to the default at exit, so a
+    late SIGINT would end it by the signal (status 130, read as an internal error); an ignored
+    signal stays ignored."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)

@@ -15,6 +15,10 @@ at least one of them executed (not skipped), and the run in compare mode. A run 
 without its reports, or that reported fewer checks than were collected, is a failure (the
 release may have killed the runner: ``os._exit(0)`` in a check); a run whose every check was
 skipped, or that recorded a baseline, validated nothing and is a misuse (exit 3).
+
+pytest's internal error (exit 3: a full disk under the reports, a broken plugin) says nothing
+about the release: rolled back only when its JUnit shows a check that had already failed,
+else undecided (exit 3), so that a runner's problem never rolls back a good release.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ Decision = Literal[
     "verification_failed",
     "misconfigured",
     "interrupted",
+    "undecided",
 ]
 # The gate's phases in order; a signal is attributed to the phase it arrived in.
 PHASES = ("start", "preflight", "suites", "rollback", "verification", "record")
@@ -88,6 +93,7 @@ class Evidence:
     reported: int  # test cases in the JUnit XML
     executed: int  # of them, not skipped
     recorded: bool = False  # the summary says the run recorded a baseline (record mode)
+    failed: int = 0  # of them, failed or errored
 
 
 # Kinds of evidence problems: a failure is rolled back, a misuse validated nothing (exit 3).
@@ -254,6 +260,15 @@ def decide(facts: Facts) -> Step:
                 _require(facts.rollback is None, "a rollback after a run that validated nothing")
                 _require(facts.verification is None, "a verification after a misuse")
                 return _finish("misconfigured", EXIT_MISUSE, f"{problem}: never a pass")
+        if _internal_error(suites) and not _failed_checks(facts.suites_evidence):
+            _require(facts.rollback is None, "a rollback after an internal error, no check failed")
+            _require(facts.verification is None, "a verification after an undecided run")
+            return _finish(
+                "undecided",
+                EXIT_MISUSE,
+                f"{problem} before any check failed: nothing shows the release bad or good, "
+                "so it is not rolled back (see the suites' log: a full disk, a broken plugin)",
+            )
         if suites.exit_code in (4, 5) and not suites.timed_out:
             # Nothing was validated: a usage error or an empty selection is never a pass,
             # and no reason to roll back.
@@ -281,6 +296,11 @@ def decide(facts: Facts) -> Step:
     if verification is None:
         return Step("verification", reason)
     why = pytest_problem(verification, limits.verify_timeout_s, "it")
+    if why is not None and verification.stopped_by is not None and not verification.timed_out:
+        started = verification.exit_code is not None
+        why = f"it was stopped by {verification.stopped_by}" + (
+            f" (pytest exit {verification.exit_code})" if started else " before it started"
+        )
     if why is None:
         found = evidence_problem(facts.verification_evidence, None)
         why = found[1] if found is not None else None
@@ -291,6 +311,15 @@ def decide(facts: Facts) -> Step:
         EXIT_HUMAN,
         f"{reason}; rolled back, but the verification failed ({why}): a human must act",
     )
+
+
+def _internal_error(run: Outcome) -> bool:
+    return run.exit_code == 3 and not run.timed_out and run.signal is None
+
+
+def _failed_checks(evidence: Evidence | None) -> int:
+    """Checks the run's own JUnit shows failed (0 without a JUnit of this run)."""
+    return evidence.failed if evidence is not None and evidence.junit else 0
 
 
 def _rollback_failure(rollback: Outcome, limits: Limits) -> str:

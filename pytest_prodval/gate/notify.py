@@ -2,19 +2,23 @@
 
 A failed notification is written into the record and never changes the gate's exit code. The
 record keeps only the webhook's scheme and host: webhook paths carry their secret.
+
+The POST has one total deadline (connect, TLS, sending, the answer's head and body: the
+bounded transport of ``exchange.py``), so a webhook that trickles its answer a byte at a time
+costs the gate ``timeout_s``, not a socket timeout per byte; its answer is read up to
+``ANSWER_CAP_BYTES`` and no further.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["NOTIFY_CHECKS", "notify", "notify_target", "slack_message"]
+__all__ = ["ANSWER_CAP_BYTES", "NOTIFY_CHECKS", "notify", "notify_target", "slack_message"]
 
 NOTIFY_CHECKS = 10
+ANSWER_CAP_BYTES = 64 * 2**10  # a webhook answers "ok"; nothing of it is kept
 
 
 def notify_target(url: str) -> str:
@@ -59,18 +63,27 @@ def slack_message(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def notify(record: dict[str, Any], url: str, timeout_s: float) -> dict[str, Any]:
-    """POST the record's message to ``url``; what happened, for the record's ``notification``."""
+    """POST the record's message to ``url`` within ``timeout_s`` in all; what happened, for
+    the record's ``notification``."""
+    import httpx
+
+    from ..exchange import bounded_transport
+
     body = json.dumps(slack_message(record)).encode()
-    request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    result: dict[str, Any] = {"target": notify_target(url), "sent": False}
+    target = notify_target(url)
+    result: dict[str, Any] = {"target": target, "sent": False}
+    transport = bounded_transport(max_body_bytes=ANSWER_CAP_BYTES, default_total_s=timeout_s)
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            result.update(sent=True, status=response.status)
-    except urllib.error.HTTPError as exc:
-        result.update(status=exc.code, error=f"HTTP {exc.code}")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        result["error"] = f"{type(exc).__name__}: {reason}".replace(url, result["target"])
+        with httpx.Client(transport=transport, timeout=timeout_s) as client:
+            response = client.post(url, content=body, headers={"Content-Type": "application/json"})
+    except httpx.TimeoutException:
+        result["error"] = f"timed out: no complete answer within {timeout_s:g} s"
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}".replace(url, target)
+    else:
+        result["status"] = response.status_code
+        if response.is_success:
+            result["sent"] = True
+        else:
+            result["error"] = f"HTTP {response.status_code}"
     return result

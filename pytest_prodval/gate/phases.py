@@ -3,8 +3,14 @@
 ``run_phase(work, name)`` builds the phase's command from the run's settings, runs it under
 ``process.Supervisor`` (own process group, deadline, first signal, SIGKILL after
 ``PRODVAL_GATE_KILL_AFTER``) and saves its ``PhaseResult``. Signals that reach this process
-(the wrapper forwards SIGINT) stop the preflight and the suites; the rollback and the
-verification run on to their own limits.
+(the wrapper forwards SIGINT) stop the pytest phases (preflight, suites, verification); the
+rollback always runs to its end or its own limit (stopping it half-way would leave the
+deployment in neither release), and its verification follows it.
+
+The preflight is two pytest runs with ``--collect-only``: the suites' selection (config,
+baseline, the target's probe, the count a pass must report) and, once the project's ini has
+named it, the verification selection, so that one that cannot be used or collects nothing is a
+misuse found before anything runs, not after a rollback.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from ..errors import GateUsageError
 from ..process import Outcome, Supervisor
 from .arguments import GateSettings
 from .state import COLLECTED, PhaseResult, Run, Work, last_line
@@ -27,6 +34,12 @@ from .state import COLLECTED, PhaseResult, Run, Work, last_line
 __all__ = ["Phase", "phase_for", "run_phase"]
 
 PREFLIGHT_PLUGIN = "pytest_prodval.gate.preflight"
+VERIFY_LOG = "preflight-verification.log"
+# The preflight's limit is the probe's (a total, preflight.probe) plus collecting: a slow
+# target is then reported as the probe's reason, never as a slow collection.
+PROBE_SLACK_S = 5.0
+# A signal in the phase named on the right stops the phase on the left before it starts.
+_STOPS_NEXT = {"preflight": ("start",)}
 
 
 def say(message: str) -> None:
@@ -39,7 +52,7 @@ class Phase:
     command: list[str]
     timeout_s: float
     first_signal: signal.Signals
-    stoppable: bool  # a signal to the gate stops it (preflight, suites)
+    stoppable: bool  # a signal to the gate stops it (the pytest phases, not the rollback)
     output: Path | None  # None: the gate's own stdout and stderr
 
 
@@ -76,9 +89,8 @@ def phase_for(work: Work, name: str) -> Phase:
             f"--prodval-gate-verify-out={work.verify_ini}",
             f"--prodval-gate-collected-out={where / COLLECTED}",
         )
-        return Phase(
-            name, command, settings.collect_s, signal.SIGINT, True, where / "preflight.log"
-        )
+        limit = settings.probe_s + PROBE_SLACK_S + settings.collect_s
+        return Phase(name, command, limit, signal.SIGINT, True, where / "preflight.log")
     if name == "suites":
         command = _pytest(
             settings,
@@ -100,8 +112,52 @@ def phase_for(work: Work, name: str) -> Phase:
             f"--junitxml={where / 'verification.xml'}",
             f"--prodval-summary={where / 'verification-summary.json'}",
         )
-        return Phase(name, command, settings.verify_timeout_s, signal.SIGINT, False, None)
+        return Phase(name, command, settings.verify_timeout_s, signal.SIGINT, True, None)
     raise ValueError(f"unknown phase {name!r}")
+
+
+def verification_collection(work: Work, words: list[str]) -> Phase:
+    """The preflight's second run: collect the verification selection (no probe)."""
+    settings, where = work.settings(), work.run().directory
+    command = _pytest(
+        settings,
+        *words,
+        f"--prodval-summary={where / 'preflight-verification-summary.json'}",
+        "--collect-only",
+        "-q",
+        "-p",
+        PREFLIGHT_PLUGIN,
+        "--prodval-gate-no-probe",
+    )
+    return Phase("preflight", command, settings.collect_s, signal.SIGINT, True, where / VERIFY_LOG)
+
+
+def _verification_problem(text: str, outcome: Outcome, log: Path, collect_s: float) -> str | None:
+    """Why the verification selection cannot be used, from its collection; None when it can."""
+    shown = f"the verification selection '{text}'"
+    if outcome.ok:
+        return None
+    if outcome.stopped_by is not None:
+        return f"collecting {shown} was stopped by {outcome.stopped_by}"
+    if outcome.timed_out:
+        return f"collecting {shown} took longer than {collect_s:g}s"
+    if outcome.exit_code == 5:
+        return f"{shown} collects no checks (pytest exit 5): nothing could verify a rollback"
+    if outcome.exit_code == 4:
+        return f"{shown}: pytest refused it (exit 4): {_error_line(log)}"
+    how = f"killed by {outcome.signal}" if outcome.signal else f"pytest exit {outcome.exit_code}"
+    return f"{shown} cannot be collected ({how}): {_error_line(log)}"
+
+
+def _error_line(log: Path) -> str:
+    """The last line of ``log`` that names an error (pytest ends with its rootdir), else its
+    last line."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [line.strip() for line in lines if "error" in line.lower()]
+    return errors[-1] if errors else last_line(log)
 
 
 def _preflight_files(settings: GateSettings) -> str | None:
@@ -146,10 +202,21 @@ def _conclude(work: Work, run: Run, phase: Phase, outcome: Outcome) -> None:
         say(f"preflight: {collected}; config, baseline and target ok")
 
 
-def run_phase(work: Work, name: str) -> PhaseResult:
-    """Run phase ``name`` under supervision and save how it ended."""
-    settings, run = work.settings(), work.run()
-    phase = phase_for(work, name)
+class _Stopper:
+    """The phase's current supervisor, and the first signal that asked the phase to stop."""
+
+    def __init__(self) -> None:
+        self.supervisor: Supervisor | None = None
+        self.why: str | None = None
+
+    def stop(self, why: str) -> None:
+        self.why = self.why or why
+        if self.supervisor is not None:
+            self.supervisor.stop(why)
+
+
+def _supervise(settings: GateSettings, phase: Phase, stopper: _Stopper) -> PhaseResult:
+    """Run one child of a phase under a supervisor, its output where the phase says."""
     supervisor = Supervisor(
         phase.command,
         timeout_s=phase.timeout_s,
@@ -157,19 +224,75 @@ def run_phase(work: Work, name: str) -> PhaseResult:
         grace_s=settings.kill_after_s,
         stdin=subprocess.DEVNULL,
     )
+    stopper.supervisor = supervisor
+    if stopper.why is not None:  # stopped before this child: it never starts
+        supervisor.stop(stopper.why)
+    output: IO[Any] | None = None
+    if phase.output is not None:
+        output = phase.output.open("wb")
+        supervisor.popen.update(stdout=output, stderr=subprocess.STDOUT)
+    try:
+        try:
+            supervisor.start()
+        except OSError as exc:
+            outcome = Outcome(None, False, None, None, time.time(), 0.0)
+            result = PhaseResult(outcome, f"cannot start {phase.command[0]}: {exc.strerror}")
+            say(f"{phase.name}: {result.problem}")
+            return result
+        try:
+            return PhaseResult(supervisor.wait())
+        finally:
+            supervisor.close()
+    finally:
+        if output is not None:
+            output.close()
+
+
+def _check_verification(work: Work, first: PhaseResult, stopper: _Stopper) -> PhaseResult:
+    """The preflight's second half: the verification selection exists, splits, collects."""
+    settings, run = work.settings(), work.run()
+    assert first.outcome is not None
+    try:
+        text, words = work.verification_selection()
+    except GateUsageError as exc:
+        return PhaseResult(first.outcome, str(exc))
+    collection = verification_collection(work, words)
+    second = _supervise(settings, collection, stopper)
+    if second.problem is not None or second.outcome is None:
+        return PhaseResult(first.outcome, second.problem)
+    seconds = round(first.outcome.seconds + second.outcome.seconds, 3)
+    outcome = dataclasses.replace(
+        first.outcome, seconds=seconds, stopped_by=second.outcome.stopped_by
+    )
+    log = run.directory / VERIFY_LOG
+    problem = _verification_problem(text, second.outcome, log, settings.collect_s)
+    if problem is None:
+        collected = last_line(log, containing=" collected") or last_line(log)
+        say(f"preflight: the verification selection '{text}': {collected}")
+    return PhaseResult(outcome, problem)
+
+
+def run_phase(work: Work, name: str) -> PhaseResult:
+    """Run phase ``name`` under supervision and save how it ended."""
+    settings, run = work.settings(), work.run()
+    phase = phase_for(work, name)
+    stopper = _Stopper()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
-        if phase.stoppable:
-            supervisor.stop(signal.Signals(number).name)
+        if phase.stoppable:  # named as the gate got it (the wrapper forwards SIGINT for both)
+            stopper.stop(work.interruption()[0] or signal.Signals(number).name)
 
     # Handlers, not SIG_IGN: a handled signal is reset to its default in the child at exec,
     # an ignored one would stay ignored (and pytest could not be interrupted).
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, on_signal)
     # The wrapper writes the signal's file before it forwards the signal: a signal that came
-    # before the handlers above is found here.
-    if phase.stoppable and work.interrupted_path.exists():
-        supervisor.stop(work.interruption()[0] or "a signal")
+    # in this phase before the handlers above is found here. One from an earlier phase is not
+    # this phase's to act on: after a signal during the suites or the rollback, the rollback
+    # and its verification still run (each bounded by its timeout).
+    first, during = work.interruption()
+    if phase.stoppable and first is not None and during in (name, *_STOPS_NEXT.get(name, ())):
+        stopper.stop(first)
     if name == "preflight":
         problem = _preflight_files(settings)
         if problem is not None:
@@ -184,28 +307,12 @@ def run_phase(work: Work, name: str) -> PhaseResult:
     ):
         (run.directory / stale).unlink(missing_ok=True)
     _announce(work, phase)
-    output: IO[Any] | None = None
-    extra: dict[str, Any] = {}
-    if phase.output is not None:
-        output = phase.output.open("wb")
-        extra = {"stdout": output, "stderr": subprocess.STDOUT}
-    supervisor.popen.update(extra)
-    try:
-        try:
-            supervisor.start()
-        except OSError as exc:
-            outcome = Outcome(None, False, None, None, time.time(), 0.0)
-            result = PhaseResult(outcome, f"cannot start {phase.command[0]}: {exc.strerror}")
-            say(f"{name}: {result.problem}")
-        else:
-            try:
-                outcome = supervisor.wait()
-            finally:
-                supervisor.close()
-            result = PhaseResult(outcome)
-    finally:
-        if output is not None:
-            output.close()
+    result = _supervise(settings, phase, stopper)
+    if name == "preflight" and result.outcome is not None and result.outcome.ok:
+        _conclude(work, run, phase, result.outcome)
+        result = _check_verification(work, result, stopper)
+        work.save_phase(name, result)
+        return result
     work.save_phase(name, result)
     if result.outcome is not None:
         _conclude(work, run, phase, result.outcome)

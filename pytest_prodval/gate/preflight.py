@@ -3,9 +3,11 @@
 The gate runs ``pytest --collect-only -p pytest_prodval.gate.preflight ...``: one process that
 validates the config and the baseline (the plugin's own checks, exit code 4), collects the
 checks (exit code 5 when none), and, here, waits up to ``PRODVAL_GATE_PROBE_S`` seconds
-(default 15) for the target's API to answer any HTTP request. An unreachable target is a
-usage error (exit code 4) whose message says so; nothing is sent but one GET of the version
-path (or ``/``).
+(default 15, in total: each attempt's exchange is bounded by the time left) for the target's
+API to answer any HTTP request. A target that does not answer in time is a usage error (exit
+code 4) whose message says so; nothing is sent but GETs of the version path (or ``/``). The
+gate's second preflight run, which collects the verification selection, passes
+``--prodval-gate-no-probe``.
 
 This process reads the validation project's pytest configuration anyway, so it also reports
 the project's verification selection (ini ``prodval_gate_verify``) to the gate, as JSON in the
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PROBE_ENV", "probe"]
+__all__ = ["PROBE_ENV", "probe", "probe_limit"]
 
 PROBE_ENV = "PRODVAL_GATE_PROBE_S"
 DEFAULT_PROBE_S = 15.0
@@ -33,8 +35,14 @@ VERIFY_INI = "prodval_gate_verify"
 _ANSWER = pytest.StashKey[str]()
 
 
-def probe(env: object, deadline_s: float) -> str:
-    """GET the environment's version path until it answers; the answer, or raise UsageError."""
+def probe(env: object, limit_s: float) -> str:
+    """GET the environment's version path until it answers; the answer, or raise UsageError.
+
+    ``limit_s`` is a total: every attempt gets ``timeout=min(api.timeout, time left)``, which
+    ``target.sync_client``'s transport applies to the whole exchange (connect, TLS, head and
+    every byte of the body: exchange.py), so a target that trickles its answer a byte at a
+    time ends the probe at the limit as surely as one that refuses connections.
+    """
     import httpx
 
     from ..config import TargetEnv
@@ -44,23 +52,39 @@ def probe(env: object, deadline_s: float) -> str:
     redactor = env.redactor()
     path = env.api.version_path or "/"
     url = redactor.redact_url(env.api.base_url.rstrip("/") + path)
-    deadline = time.monotonic() + deadline_s
-    while True:
-        started = time.monotonic()
-        try:
-            with sync_client(env) as client:
-                response = client.get(path, timeout=max(0.1, min(env.api.timeout, deadline_s)))
-        except (httpx.HTTPError, OSError) as exc:
-            problem = redactor.redact_url(f"{type(exc).__name__}: {exc}")
-        else:
-            took = time.monotonic() - started
-            return f"GET {url} answered {response.status_code} in {took:.2f} s"
-        if time.monotonic() + PROBE_EVERY_S > deadline:
-            raise pytest.UsageError(
-                f"prodval-gate preflight: target unreachable within {deadline_s:g} s: "
-                f"GET {url}: {problem}"
-            )
-        time.sleep(PROBE_EVERY_S)  # between attempts at a target that is not up yet
+    deadline = time.monotonic() + limit_s
+    problem = "no attempt fitted in the time"
+    with sync_client(env) as client:
+        while (left := deadline - time.monotonic()) > 0:
+            started = time.monotonic()
+            try:
+                response = client.get(path, timeout=min(env.api.timeout, left))
+            except (httpx.HTTPError, OSError) as exc:
+                problem = redactor.redact_url(f"{type(exc).__name__}: {exc}")
+            else:
+                took = time.monotonic() - started
+                return f"GET {url} answered {response.status_code} in {took:.2f} s"
+            left = deadline - time.monotonic()
+            if left > PROBE_EVERY_S:
+                time.sleep(PROBE_EVERY_S)  # between attempts at a target that is not up yet
+            else:
+                break
+    raise pytest.UsageError(
+        f"prodval-gate preflight: the target did not answer within {limit_s:g} s "
+        f"(PRODVAL_GATE_PROBE_S): GET {url}: {problem}"
+    )
+
+
+def probe_limit() -> float:
+    """``PRODVAL_GATE_PROBE_S``, checked (the gate checks it at parse too)."""
+    text = os.environ.get(PROBE_ENV, "")
+    try:
+        value = float(text) if text else DEFAULT_PROBE_S
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise pytest.UsageError(f"{PROBE_ENV}: expected a number of seconds >= 0, got '{text}'")
+    return value
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,6 +94,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="PATH",
         help="prodval-gate's preflight: write the ini prodval_gate_verify here (JSON).",
+    )
+    parser.addoption(
+        "--prodval-gate-no-probe",
+        dest="prodval_gate_no_probe",
+        action="store_true",
+        default=False,
+        help="prodval-gate's preflight: do not probe the target (the verification's collection).",
     )
     parser.addoption(
         "--prodval-gate-collected-out",
@@ -105,8 +136,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         env = load_config(options.shown(options.config_path)).environment(options.target_env)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    seconds = float(os.environ.get(PROBE_ENV, DEFAULT_PROBE_S))
-    session.config.stash[_ANSWER] = probe(env, seconds)
+    if not session.config.getoption("prodval_gate_no_probe"):
+        session.config.stash[_ANSWER] = probe(env, probe_limit())
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

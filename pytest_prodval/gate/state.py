@@ -6,7 +6,8 @@ Two directories:
   settings (they hold the raw rollback command and webhook URL), the preflight's report of the
   ini selection, the rollback's raw output, the first signal the wrapper got (a line
   ``SIGTERM suites`` it writes from its trap) and the frozen decision;
-- the run directory next to the record, ``reports/gate/<UTC time>-<env>/``: the pytest reports,
+- the run directory next to the record, ``reports/gate/<UTC time>-<env>/``, claimed when the run
+  starts (the record itself is written whole at the end, or not at all): the pytest reports,
   ``preflight.log``, and one ``phase-<name>.json`` per phase (exit code, timed out, signal,
   start, seconds; no command line, so nothing there needs redaction).
 
@@ -89,7 +90,7 @@ def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
         except OSError:
             return False
 
-    reported = executed = 0
+    reported = executed = failed = 0
     junit_ok = fresh(junit)
     if junit_ok:
         try:
@@ -99,6 +100,11 @@ def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
         else:
             reported = len(cases)
             executed = sum(1 for case in cases if case.find("skipped") is None)
+            failed = sum(
+                1
+                for case in cases
+                if case.find("failure") is not None or case.find("error") is not None
+            )
     data = _read_json(summary) if fresh(summary) else None
     recorded = isinstance(data, dict) and (
         (data.get("baseline") or {}).get("mode") == "record"
@@ -110,6 +116,7 @@ def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
         reported=reported,
         executed=executed,
         recorded=bool(recorded),
+        failed=failed,
     )
 
 
@@ -154,17 +161,21 @@ class Work:
         gate_dir = Path(settings.reports) / "gate"
         gate_dir.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        # The run directory is the claim (mkdir is exclusive); the record next to it is written
+        # once, whole, at the end (cli.finish): never an empty placeholder.
         n = 1
         while True:
             suffix = "" if n == 1 else f"-{n}"
             record = gate_dir / f"{stamp}-{settings.env}{suffix}.json"
+            directory = record.with_suffix("")
+            n += 1
+            if record.exists():
+                continue
             try:
-                os.close(os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-                break
+                directory.mkdir()
             except FileExistsError:
-                n += 1
-        directory = record.with_suffix("")
-        directory.mkdir(exist_ok=True)
+                continue
+            break
         _write_json(self._run, {"record": str(record), "directory": str(directory)})
         return Run(record, directory)
 

@@ -13,18 +13,23 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_prodval import TargetEnv
+from pytest_prodval import ResponseTooLarge, TargetEnv, bounded_transport
 
 pytestmark = [pytest.mark.compliance]
 
 PROBE_PATH = "/health"
+PROBE_BODY_BYTES = 64 * 1024
 
 
 def _probe(url: str, timeout: float) -> str | None:
     """None when plain HTTP at ``url`` is refused or redirected to HTTPS, else what it did."""
     try:
         # No credentials: a probe must not send them in clear text.
-        response = httpx.get(url, timeout=timeout, follow_redirects=False)
+        transport = bounded_transport(max_body_bytes=PROBE_BODY_BYTES, default_total_s=timeout)
+        with httpx.Client(transport=transport, timeout=timeout) as client:
+            response = client.get(url)
+    except ResponseTooLarge:
+        return f"answered over plain HTTP with a body over {PROBE_BODY_BYTES // 1024} KiB"
     except httpx.TransportError:
         return None  # connection refused, reset or closed without an answer: refused
     status = response.status_code

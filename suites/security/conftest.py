@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,37 +10,16 @@ import pytest
 
 from pytest_prodval import TargetEnv
 
-from ._support import ClientFor, TokenFactory, tls_context
+from ._support import ClientFor, TokenFactory
 
 DEFAULT_ISSUER = "docpipe"
 DEFAULT_TENANT = "acme"
 
 
-def verify_option(target: TargetEnv) -> ssl.SSLContext | bool:
-    """TLS verification as the plugin's clients do it: the configured CA, else the system's."""
-    if not target.api.verify_tls:
-        return False
-    return tls_context(target.api.ca_file)
-
-
 @pytest.fixture(scope="session")
-def anonymous(target: TargetEnv) -> Iterator[httpx.Client]:
-    """A client for the target's API that sends no credentials at all (only the configured
-    extra headers, minus anything that authenticates)."""
-    headers = {
-        name: value
-        for name, value in target.api.headers.items()
-        if name.lower()
-        not in ("x-api-key", "authorization", "cookie", target.api.api_key_header.lower())
-    }
-    with httpx.Client(
-        base_url=target.api.base_url,
-        timeout=httpx.Timeout(target.api.timeout),
-        verify=verify_option(target),
-        headers=headers,
-        follow_redirects=False,
-    ) as client:
-        yield client
+def anonymous(api_anonymous: httpx.Client) -> httpx.Client:
+    """The plugin's client that sends no credentials at all."""
+    return api_anonymous
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import socket
 
+import httpx
 import pytest
 
-from pytest_prodval import Baseline, LoadRunner, Status, TargetEnv, connection_error
+from pytest_prodval import (
+    Baseline,
+    ExchangeTimeout,
+    LoadRunner,
+    Status,
+    TargetEnv,
+    bounded_transport,
+    connection_error,
+)
 
 
 def test_the_environment_and_its_slo(target: TargetEnv, baseline: Baseline) -> None:
@@ -30,6 +39,15 @@ def test_a_refused_port_is_one_clear_line() -> None:
     else:
         pytest.skip("something listens on port 9 here")
     assert line == "cannot connect to discard service (127.0.0.1:9): connection refused"
+
+
+def test_a_client_of_ones_own_is_bounded_too() -> None:
+    transport = bounded_transport(max_body_bytes=64 * 1024, default_total_s=5)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        with httpx.Client(transport=transport, timeout=0.5) as client:
+            with pytest.raises(ExchangeTimeout, match=r"no complete answer within 0\.5 s"):
+                client.get(url)
 
 
 def test_the_load_profile_is_the_capped_one(prodval_load: LoadRunner, target: TargetEnv) -> None:
