@@ -25,7 +25,7 @@ import pytest
 from .baseline.store import BaselineFile
 from .baseline.verdict import Entry, Verdict
 from .budget import TimeBudget
-from .config import TargetEnv
+from .config import TargetEnv, ca_file_problem
 from .errors import BaselineError, FileWriteError
 from .observations import Observations, unused_entries
 from .options import RunOptions
@@ -93,6 +93,11 @@ class ProdvalSession:
         return self.options.shown(self.baseline.path).as_posix()
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # Files the config names are read now, before any check, after the project's own
+        # session start (the embedded target makes its CA as it starts).
+        problem = ca_file_problem(self.env)
+        if problem is not None:
+            raise pytest.UsageError(problem)
         if not self.is_worker:
             self.target_version = fetch_target_version(self.env)
 

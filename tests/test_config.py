@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -11,7 +12,13 @@ from pathlib import Path
 import pytest
 import trustme
 
-from pytest_prodval.config import ConfigError, ProdvalConfig, TargetEnv, load_config
+from pytest_prodval.config import (
+    ConfigError,
+    ProdvalConfig,
+    TargetEnv,
+    ca_file_problem,
+    load_config,
+)
 from pytest_prodval.safety.redaction import REDACTED
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -345,7 +352,34 @@ BAD_CONFIGS = [
         "invalid interpolation '${HOST'; write ${NAME} or ${NAME:-default}, or $$ for a literal $",
         id="unterminated-interpolation",
     ),
-    # api.ca_file is read at load as clients read it, not by each check at request time.
+    pytest.param("", {}, None, "the file is empty", id="empty-file"),
+    pytest.param("# only a comment\n", {}, None, "the file is empty", id="comment-only-file"),
+    pytest.param(
+        "- local\n- staging\n",
+        {},
+        None,
+        "expected a mapping with an 'environments' key at the top level, got ['local', 'staging']",
+        id="top-level-list",
+    ),
+    pytest.param(
+        "environments:\n  local:\n    api: {base_url: http://x\n",
+        {},
+        None,
+        "invalid YAML:",
+        id="yaml-syntax-error",
+    ),
+    pytest.param(
+        config_text(MINIMAL_LOCAL + "  timeout: 1\n  timeout: 2\n"),
+        {},
+        None,
+        "line 6, column 7: invalid YAML: duplicate key 'timeout'",
+        id="duplicate-key",
+    ),
+]
+
+# api.ca_file is read as clients read it at the start of the session (before any check: the
+# embedded target makes its CA as it starts), not by each check at request time.
+BAD_CA_FILES = [
     pytest.param(
         config_text(MINIMAL_LOCAL + "  ca_file: tls/no-such-ca.pem\n"),
         {},
@@ -373,29 +407,6 @@ BAD_CONFIGS = [
         "environments.local.api.ca_file",
         "/prodval.yaml': not PEM CA certificates (NO_CERTIFICATE_OR_CRL_FOUND)",
         id="ca-file-not-pem",
-    ),
-    pytest.param("", {}, None, "the file is empty", id="empty-file"),
-    pytest.param("# only a comment\n", {}, None, "the file is empty", id="comment-only-file"),
-    pytest.param(
-        "- local\n- staging\n",
-        {},
-        None,
-        "expected a mapping with an 'environments' key at the top level, got ['local', 'staging']",
-        id="top-level-list",
-    ),
-    pytest.param(
-        "environments:\n  local:\n    api: {base_url: http://x\n",
-        {},
-        None,
-        "invalid YAML:",
-        id="yaml-syntax-error",
-    ),
-    pytest.param(
-        config_text(MINIMAL_LOCAL + "  timeout: 1\n  timeout: 2\n"),
-        {},
-        None,
-        "line 6, column 7: invalid YAML: duplicate key 'timeout'",
-        id="duplicate-key",
     ),
 ]
 
@@ -866,7 +877,7 @@ def test_the_complete_example_in_the_docs_is_valid(tmp_path: Path) -> None:
 
 
 def write_ca(path: Path) -> Path:
-    """A real CA certificate at ``path``: ``api.ca_file`` is read at load."""
+    """A real CA certificate at ``path``: ``api.ca_file`` is read at session start."""
     path.parent.mkdir(parents=True, exist_ok=True)
     trustme.CA().cert_pem.write_to_path(str(path))
     return path
@@ -884,6 +895,22 @@ def test_a_bad_ca_file_only_matters_when_its_environment_is_selected(
     # Production's CA may exist only where production is validated from.
     others = "production:\n  api: {base_url: 'https://x.example', ca_file: /no/such/ca.pem}\n"
     config = load(write(config_text(others=others)))
-    assert config.environment("local").api.ca_file is None
-    with pytest.raises(ConfigError, match=r"environments\.production\.api\.ca_file: expected"):
-        config.environment("production")
+    assert ca_file_problem(config.environment("local")) is None
+    problem = ca_file_problem(config.environment("production"))
+    assert problem is not None
+    assert re.search(r"environments\.production\.api\.ca_file: expected", problem), problem
+
+
+@pytest.mark.parametrize(("text", "environ", "key_path", "expected"), BAD_CA_FILES)
+def test_a_bad_ca_file_is_one_line_naming_the_key_path_and_the_file(
+    write: WriteConfig,
+    text: str,
+    environ: dict[str, str],
+    key_path: str,
+    expected: str,
+) -> None:
+    path = write(text)
+    problem = ca_file_problem(load(path, environ).environment("local"))
+    assert problem is not None and "\n" not in problem
+    assert problem.startswith(f"{path}: {key_path}: ")
+    assert expected in problem

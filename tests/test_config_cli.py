@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from .test_config import BAD_CONFIGS
+from .test_config import BAD_CA_FILES, BAD_CONFIGS
 
 
-@pytest.mark.parametrize(("text", "environ", "key_path", "expected"), BAD_CONFIGS)
+@pytest.mark.parametrize(("text", "environ", "key_path", "expected"), BAD_CONFIGS + BAD_CA_FILES)
 def test_a_bad_config_is_one_line_and_exit_code_4(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
@@ -61,3 +61,28 @@ def test_a_time_budget_below_a_second_is_a_usage_error_not_an_internal_error(
         [f"*prodval.yaml: environments.local.timeouts.{key}: expected a number of seconds >= 1*"]
     )
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_ca_file_the_projects_session_start_makes_is_read_after_it(
+    pytester: pytest.Pytester,
+) -> None:
+    # The embedded target (the root conftest's `docpipe up`) issues its CA as it starts: on a
+    # fresh clone the file named by prodval.yaml does not exist until then.
+    (pytester.path / "prodval.yaml").write_text(
+        "environments:\n  local:\n    api:\n      base_url: http://127.0.0.1:9\n"
+        "      ca_file: tls/ca.pem\n"
+    )
+    pytester.makeconftest(
+        """
+        import pytest
+        import trustme
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_sessionstart(session):
+            path = session.config.rootpath / "tls" / "ca.pem"
+            path.parent.mkdir()
+            trustme.CA().cert_pem.write_to_path(str(path))
+        """
+    )
+    pytester.makepyfile("def test_it(target):\n    assert target.api.ca_file.endswith('ca.pem')\n")
+    pytester.runpytest("--target-env=local").assert_outcomes(passed=1)

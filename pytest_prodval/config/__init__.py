@@ -13,6 +13,7 @@ Modules, each importing only those above it: ``messages`` (texts, ``ConfigError`
 from __future__ import annotations
 
 from ..errors import ConfigError
+from .environment import ca_file_problem
 from .loading import ProdvalConfig, load_config
 from .schema import (
     ApiConfig,
@@ -36,5 +37,6 @@ __all__ = [
     "TargetEnv",
     "Timeouts",
     "TlsExpectations",
+    "ca_file_problem",
     "load_config",
 ]

@@ -56,30 +56,34 @@ def _resolve_environment(
             ca_file = str(path.absolute().parent / ca_file)
             api = env_block.api.model_copy(update={"ca_file": ca_file})
             env_block = env_block.model_copy(update={"api": api})
-        problem = _ca_file_problem(ca_file)
-        if problem is not None:
-            # Deferred like a missing variable: the production CA may exist only where
-            # production is validated from.
-            text = MSG_BAD_CA_FILE.format(path=ca_file, problem=problem)
-            return redactor.redact(where.message(("api", "ca_file"), text))
-    return TargetEnv(
+    env = TargetEnv(
         name=name,
         secrets=_collect_secrets(env_block, interpolated.from_environ),
         **dict(env_block),
     )
+    # Read at session start (TargetEnv.files_problem), not now: the file may be made by then
+    # (the embedded target issues its CA as it starts), and the production CA may exist only
+    # where production is validated from.
+    env._ca_file_key = where.message(("api", "ca_file"), "").removesuffix(": ")
+    return env
 
 
-def _ca_file_problem(ca_file: str) -> str | None:
-    """Why ``ca_file`` cannot verify a server (read as every client reads it), or None."""
+def ca_file_problem(env: TargetEnv) -> str | None:
+    """One line when ``api.ca_file`` cannot verify a server (read as every client reads it)."""
+    if env.api.ca_file is None:
+        return None
     import ssl  # only when a CA file is configured (httpx imports it later anyway)
 
     try:
-        ssl.create_default_context(cafile=ca_file)
+        ssl.create_default_context(cafile=env.api.ca_file)
     except ssl.SSLError as exc:  # an OSError too: first
-        return f"not PEM CA certificates ({exc.reason or exc})"
+        problem = f"not PEM CA certificates ({exc.reason or exc})"
     except OSError as exc:
-        return (exc.strerror or str(exc)).lower()
-    return None
+        problem = (exc.strerror or str(exc)).lower()
+    else:
+        return None
+    text = MSG_BAD_CA_FILE.format(path=env.api.ca_file, problem=problem)
+    return env.redactor().redact(f"{env._ca_file_key}: {text}")
 
 
 def _merge(

@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -289,6 +290,8 @@ class TargetEnv(_EnvironmentBlock):
     name: str
     # Every secret value in this environment (see docs/configuration.md, "Secrets").
     secrets: frozenset[str] = Field(default_factory=frozenset, repr=False)
+    # Where api.ca_file is set, for the message when the file is checked (session start).
+    _ca_file_key: str = PrivateAttr(default="api.ca_file")
 
     def redactor(self) -> Redactor:
         return Redactor(self.secrets)
