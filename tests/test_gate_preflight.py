@@ -186,27 +186,36 @@ def test_an_unusable_verification_selection_is_a_misuse_found_in_the_preflight(
 # --- the record: whole or not at all ----------------------------------------------------
 
 # PRODVAL_GATE_PYTHON runs every Python step of the gate; this one is the real interpreter
-# with a 1 KiB RLIMIT_FSIZE for the finish step alone (the record is larger), so the
-# preflight, the suites and their reports are untouched. Python ignores SIGXFSZ: the write
-# fails with EFBIG, a real "disk full" for root too.
+# with a small RLIMIT_FSIZE for the steps ``condition`` picks, so the others and their files
+# are untouched. Python ignores SIGXFSZ: the write fails with EFBIG, a real "disk full" for
+# root too.
 FULL_DISK_PYTHON = """#!{python}
 import os
 import resource
 import sys
 
-if sys.argv[1:4] == ["-m", "pytest_prodval.gate", "finish"]:
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+if {condition}:
+    resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
 os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
 """
+
+
+def python_with_a_full_disk(tmp_path: Path, condition: str, limit: int) -> str:
+    python = tmp_path / "python-full-disk"
+    python.write_text(
+        FULL_DISK_PYTHON.format(python=sys.executable, condition=condition, limit=limit)
+    )
+    python.chmod(0o755)
+    return str(python)
 
 
 def test_a_record_that_cannot_be_written_is_no_file_one_line_and_the_decisions_exit_code(
     project: Project, tmp_path: Path
 ) -> None:
-    python = tmp_path / "python-full-disk"
-    python.write_text(FULL_DISK_PYTHON.format(python=sys.executable))
-    python.chmod(0o755)
-    result = run_gate(project.path, gate_args(project), env={"PRODVAL_GATE_PYTHON": str(python)})
+    # The finish step alone: the record is larger than 1 KiB.
+    finish = 'sys.argv[1:4] == ["-m", "pytest_prodval.gate", "finish"]'
+    python = python_with_a_full_disk(tmp_path, finish, 1024)
+    result = run_gate(project.path, gate_args(project), env={"PRODVAL_GATE_PYTHON": python})
     assert result.returncode == 0, result.stderr  # the suites passed: the decision stands
     lines = [line for line in result.stderr.splitlines() if "gate record" in line]
     assert len(lines) == 1, result.stderr
@@ -224,26 +233,16 @@ def test_a_record_that_cannot_be_written_is_no_file_one_line_and_the_decisions_e
     assert (run_dir / "suites.xml").stat().st_size > 0
 
 
-# The same, for the suites' pytest run alone (run-phase suites and its child): its reports
-# and its log cannot be written, as on a runner whose disk filled up during the run.
-FULL_DISK_SUITES_PYTHON = """#!{python}
-import os
-import resource
-import sys
-
-if sys.argv[1:4] == ["-m", "pytest_prodval.gate", "run-phase"] and sys.argv[-1] == "suites":
-    resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
-os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
-"""
-
-
 def test_a_full_disk_under_the_suites_reports_is_undecided_never_a_rollback(
     project: Project, tmp_path: Path
 ) -> None:
-    python = tmp_path / "python-full-disk"
-    python.write_text(FULL_DISK_SUITES_PYTHON.format(python=sys.executable))
-    python.chmod(0o755)
-    result = run_gate(project.path, gate_args(project), env={"PRODVAL_GATE_PYTHON": str(python)})
+    # The suites' step and its pytest child: its reports and its log cannot be written, as
+    # on a runner whose disk filled up during the run.
+    suites = (
+        'sys.argv[1:4] == ["-m", "pytest_prodval.gate", "run-phase"] and sys.argv[-1] == "suites"'
+    )
+    python = python_with_a_full_disk(tmp_path, suites, 512)
+    result = run_gate(project.path, gate_args(project), env={"PRODVAL_GATE_PYTHON": python})
     assert result.returncode == 3, result.stderr
     assert project.rollback_count() == 0, result.stderr
     assert re.search(
