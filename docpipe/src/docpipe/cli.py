@@ -285,9 +285,17 @@ def cmd_rollback(home: Home, args: argparse.Namespace) -> int:
     )
 
 
-PRODVAL_CONFIG = """\
-# prodval.yaml for the docpipe deployment in {home} (written by `docpipe prodval-config`).
+# Requests per second the generated load profile may send: the API saturates at 500-1000
+# req/s on a 2-core machine (its one process at 0.75-0.93 of a core), where latency measures
+# queueing, not the release. A fifth of the low end leaves room for a second deployment on the
+# same machine (blue/green, docs/docpipe.md) and for a busy neighbour.
+PRODVAL_MAX_RPS = 100
+
+PRODVAL_CONFIG_HEAD = """\
+# prodval.yaml for {what} (written by `docpipe prodval-config`).
 environments:
+"""
+PRODVAL_ENVIRONMENT = """\
   {name}:
     description: docpipe deployment in {home}
     api:
@@ -300,6 +308,8 @@ environments:
     credentials:
 {credentials}
     load:
+      # Well below the deployment's capacity: latency under saturation measures the queue.
+      max_rps: {max_rps}
       # A static endpoint on the same host that no API release serves: the control that
       # calibrates latency comparisons (docs/performance.md).
       control_url: {embedder}/health
@@ -316,31 +326,53 @@ environments:
 
 
 def cmd_prodval_config(home: Home, args: argparse.Namespace) -> int:
-    """Print a prodval.yaml environment describing this deployment (any ports, any home)."""
+    """Print a prodval.yaml describing this deployment, or each ``--environment NAME=HOME``
+    (two deployments side by side: blue/green, docs/docpipe.md); any ports, any homes."""
+    wanted = [_environment_arg(text) for text in args.environment] or [(args.name, home)]
+    names = [name for name, _ in wanted]
+    if len(set(names)) != len(names):
+        raise CliError(f"--environment: each name once, got {', '.join(names)}")
+    blocks = [_environment_block(name, where, args.expected_release) for name, where in wanted]
+    what = (
+        f"the docpipe deployment in {home.root}"
+        if not args.environment
+        else "the docpipe deployments " + ", ".join(f"{n} ({h.root})" for n, h in wanted)
+    )
+    print(PRODVAL_CONFIG_HEAD.format(what=what) + "".join(blocks), end="")
+    return EXIT_OK
+
+
+def _environment_arg(text: str) -> tuple[str, Home]:
+    name, sep, where = text.partition("=")
+    if not sep or not name or not where:
+        raise CliError(f"--environment: expected NAME=HOME, got {text!r}")
+    return name, Home.resolve(where)
+
+
+def _environment_block(name: str, home: Home, expected_release: str | None) -> str:
     state = _running_state(home)
     if state is None:
-        raise CliError("docpipe is not running; start it with `docpipe up`", EXIT_DOWN)
+        raise CliError(
+            f"docpipe is not running in {home.root}; start it with `docpipe --home {home.root} up`",
+            EXIT_DOWN,
+        )
     credentials = home.credentials()
-    print(
-        PRODVAL_CONFIG.format(
-            home=home.root,
-            name=args.name,
-            api=state["urls"]["api"],
-            embedder=state["urls"]["embedder"],
-            ca_file=state["ca_file"],
-            monitor_password=credentials.monitor_password,
-            pg_port=state["ports"]["postgres"],
-            credentials="\n".join(
-                f"      {name}:\n        api_key: {key}"
-                for name, key in credentials.api_keys.items()
-            ),
-            release=args.expected_release or state["release"],
-            workers=sum(1 for name in state["components"] if name.startswith("worker-")),
-            jwt_secret=credentials.jwt_secret,
+    return PRODVAL_ENVIRONMENT.format(
+        home=home.root,
+        name=name,
+        api=state["urls"]["api"],
+        embedder=state["urls"]["embedder"],
+        ca_file=state["ca_file"],
+        monitor_password=credentials.monitor_password,
+        pg_port=state["ports"]["postgres"],
+        credentials="\n".join(
+            f"      {role}:\n        api_key: {key}" for role, key in credentials.api_keys.items()
         ),
-        end="",
+        max_rps=PRODVAL_MAX_RPS,
+        release=expected_release or state["release"],
+        workers=sum(1 for component in state["components"] if component.startswith("worker-")),
+        jwt_secret=credentials.jwt_secret,
     )
-    return EXIT_OK
 
 
 def cmd_faults(home: Home, args: argparse.Namespace) -> int:
@@ -394,6 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
         "prodval-config", help="print a prodval.yaml environment for this deployment"
     )
     config.add_argument("--name", default="local", help="environment name (default: local)")
+    config.add_argument(
+        "--environment",
+        action="append",
+        default=[],
+        metavar="NAME=HOME",
+        help="an environment for the deployment in HOME (repeatable: blue=A --environment "
+        "green=B writes both sides of a blue/green pair); replaces --name and --home",
+    )
     config.add_argument("--expected-release", help="release the checks expect (default: running)")
     config.set_defaults(func=cmd_prodval_config)
 
