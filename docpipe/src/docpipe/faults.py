@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 __all__ = ["FAULTS", "FaultError", "Faults"]
 
 FAULTS: dict[str, str] = {
-    "slow_api": "API responses take longer (value: added fraction of handler time, default 0.25)",
+    "slow_api": "API responses take longer (value: added fraction of client latency, default 0.25)",
     "error_rate": "a share of API requests answer 500 (value: share, default 0.2)",
     "auth_bypass": "GET /documents/{id} accepts requests without credentials",
     "tenant_leak": "documents of other tenants can be read",

@@ -25,13 +25,18 @@ from .errors import REQUEST_ID_KEY
 from .metrics import ApiMetrics
 from .security import LEAKY_SERVER_BANNER, security_headers
 
-__all__ = ["SLOW_API_FLOOR_S", "ApiMiddleware", "route_template"]
+__all__ = ["CLIENT_OVERHEAD_S", "ApiMiddleware", "route_template", "slow_api_delay"]
 
 log = logging.getLogger("docpipe.api")
 
-# slow_api adds elapsed * value, plus this floor so that sub-millisecond endpoints (/health)
-# slow down measurably too.
-SLOW_API_FLOOR_S = 0.002
+# slow_api=V makes what a client observes about V slower: the handler's time plus what the
+# server and the client spend outside it (TLS, HTTP parsing, loopback), about this much per
+# request on a 2-core machine (measured by benchmarks/slow_api.py: client medians of 1.2 ms
+# for /health, 3.2 ms for GET /documents/{id}).
+CLIENT_OVERHEAD_S = 0.001
+# asyncio.sleep overshoots by up to about a millisecond (epoll's timeout is in whole ms): the
+# last stretch of a delay is waited out exactly, on the clock.
+_SLEEP_SLACK_S = 0.0015
 # Probes and scrapes stay reliable under error_rate: the fault models failing business
 # requests, and an API whose health checks fail would just be restarted by its supervisor.
 _EXEMPT_FROM_ERRORS = frozenset({"/health", "/ready", "/metrics"})
@@ -43,6 +48,16 @@ _UNAVAILABLE = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.TooManyConnectionsError,
 )
+
+
+async def slow_api_delay(started: float, value: float) -> None:
+    """Hold the answer so that the client waits ``value`` longer than it would have."""
+    now = time.perf_counter()
+    until = now + value * (now - started + CLIENT_OVERHEAD_S)
+    if until - now > _SLEEP_SLACK_S:
+        await asyncio.sleep(until - now - _SLEEP_SLACK_S)
+    while time.perf_counter() < until:  # at most _SLEEP_SLACK_S of the loop's time
+        await asyncio.sleep(0)
 
 
 def route_template(routes: list[BaseRoute], scope: Scope) -> str:
@@ -108,9 +123,7 @@ class ApiMiddleware:
                 response_started = True
                 status = message["status"]
                 if "slow_api" in self.faults:
-                    elapsed = time.perf_counter() - started
-                    extra = elapsed * self.faults.value("slow_api") + SLOW_API_FLOOR_S
-                    await asyncio.sleep(extra)
+                    await slow_api_delay(started, self.faults.value("slow_api"))
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers:
                     headers[name] = value
