@@ -185,7 +185,8 @@ class _Exchange:
     def __init__(self, request: httpx.Request, default_total_s: float, max_body: int) -> None:
         timeouts: dict[str, float | None] = dict(request.extensions.get("timeout", {}))
         given = [value for value in timeouts.values() if value is not None]
-        self.total_s = min(given) if given else default_total_s
+        # ``Timeout(30, connect=2)``: 30 s for the exchange, of which at most 2 to connect.
+        self.total_s = max(given) if given else default_total_s
         # No single operation may outlast the exchange (waiting for a pooled connection too).
         request.extensions["timeout"] = {
             name: min(self.total_s, timeouts.get(name) or self.total_s)
@@ -321,8 +322,9 @@ def bounded_transport(
 ) -> httpx.HTTPTransport:
     """A transport whose every exchange has one total deadline and a capped body.
 
-    The deadline is the request's timeout (the smallest of httpx's per-operation values, from
-    the client or ``timeout=`` on the request), else ``default_total_s``.
+    The deadline is the request's timeout (the largest of httpx's per-operation values, from
+    the client or ``timeout=`` on the request; each operation keeps its own if shorter), else
+    ``default_total_s``.
     """
     return _BoundedTransport(
         max_body_bytes=max_body_bytes, default_total_s=default_total_s, verify=verify

@@ -136,3 +136,12 @@ def test_httpx_still_has_the_pool_attribute_the_deadline_is_installed_through() 
     backend = transport._pool._network_backend
     assert isinstance(backend, httpcore.NetworkBackend)
     assert type(backend).__module__ == "pytest_prodval.exchange"
+
+
+def test_a_shorter_connect_timeout_does_not_shorten_the_exchange() -> None:
+    # Timeout(1, connect=0.2): the exchange has 1 s in all, of which at most 0.2 to connect.
+    with raw_server(forever(b"HTTP/1.0 200 OK\r\n\r\n")) as url, client(url) as api:
+        started = time.monotonic()
+        with pytest.raises(ExchangeTimeout, match=f"within {TOTAL_S:g} s"):
+            api.get("/", timeout=httpx.Timeout(TOTAL_S, connect=0.2))
+        assert time.monotonic() - started >= TOTAL_S * 0.9
