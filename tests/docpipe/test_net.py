@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from docpipe.net import free_port, wait_for_http, wait_for_port
@@ -17,6 +18,14 @@ def _closed_port() -> int:
 def test_a_free_port_can_be_bound() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", free_port()))
+
+
+def test_a_free_port_is_never_one_the_kernel_may_hand_to_another_bind() -> None:
+    # bind(0) and outgoing connections draw from the ephemeral range; a port picked there and
+    # released could be another process's listener by the time the caller's server binds it.
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(port < low for port in ports), sorted(ports)
 
 
 def test_wait_for_port_returns_once_something_listens() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import ssl
 import time
@@ -15,16 +16,41 @@ __all__ = ["free_port", "wait_for_http", "wait_for_port"]
 _MAX_POLL_INTERVAL = 0.2
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it).
+# Below the kernel's ephemeral range: the ports it hands to bind(0) and to outgoing
+# connections. A port picked there, released and bound again a moment later by a server, could
+# meanwhile be handed to any other process's bind(0) (a test's fake server, seen in CI: the
+# API's health check then reached someone else's plain-HTTP server for 30 s).
+_LOW_PORTS = range(20000, 32768)
+_PICKS = 50
 
-    Inherently racy: another process may take it before the caller binds it, so callers that
-    start a server on it must still report a bind failure clearly.
+
+def _ephemeral_low() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _LOW_PORTS.stop
+    return low
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago, outside the ephemeral range.
+
+    Still racy against another process picking the same port the same way (rare: one in a
+    few thousand per pick), so callers that start a server on it must still report a bind
+    failure clearly. Falls back to the kernel's pick when no low port is free.
     """
+    ports = range(_LOW_PORTS.start, min(_LOW_PORTS.stop, _ephemeral_low()))
+    for port in random.sample(ports, min(_PICKS, len(ports))):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        picked: int = sock.getsockname()[1]
+        return picked
 
 
 def _time_left(deadline: float) -> bool:
