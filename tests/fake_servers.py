@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 __all__ = [
     "Respond",
     "http_server",
+    "never_ending",
     "raw_server",
     "silent_listener",
     "stalling_postgres",
@@ -145,6 +146,18 @@ def trickle(data: bytes, every_s: float) -> Respond:
             connection.sendall(bytes([byte]))
             if stopped.wait(every_s):  # the pace of the trickle, not a synchronisation
                 return
+
+    return respond
+
+
+def never_ending(head: bytes, every_s: float = 0.05) -> Respond:
+    """Send ``head``, then a byte every ``every_s`` until the server stops: an answer that
+    never ends, though every read of the client succeeds."""
+
+    def respond(connection: socket.socket, stopped: threading.Event) -> None:
+        connection.sendall(head)
+        while not stopped.wait(every_s):  # the pace of the trickle, not a synchronisation
+            connection.sendall(b" ")
 
     return respond
 

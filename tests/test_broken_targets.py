@@ -24,7 +24,14 @@ import pytest
 import trustme
 import yaml
 
-from .fake_servers import Respond, http_server, raw_server, silent_listener, stalling_postgres
+from .fake_servers import (
+    Respond,
+    http_server,
+    never_ending,
+    raw_server,
+    silent_listener,
+    stalling_postgres,
+)
 from .suite_runner import ROOT, run_suites
 
 API_TIMEOUT_S = 0.25
@@ -222,25 +229,18 @@ def test_a_stalled_database_fails_the_database_checks_with_its_reason_within_the
     assert_clear(found, output, seconds, reason)
 
 
-def _answer_then(head: bytes, body: Callable[[socket.socket, threading.Event], None]) -> Respond:
+def _huge(head: bytes) -> Respond:
+    """Send ``head``, then HUGE_BYTES of body as fast as the client reads them."""
+
     def respond(connection: socket.socket, stopped: threading.Event) -> None:
         connection.sendall(head)
-        body(connection, stopped)
+        block = b"x" * 65536
+        for _ in range(HUGE_BYTES // len(block)):
+            if stopped.is_set():
+                return
+            connection.sendall(block)
 
     return respond
-
-
-def _trickled(connection: socket.socket, stopped: threading.Event) -> None:
-    while not stopped.wait(0.05):  # the pace of the trickle: one byte every 50 ms
-        connection.sendall(b" ")
-
-
-def _huge(connection: socket.socket, stopped: threading.Event) -> None:
-    block = b"x" * 65536
-    for _ in range(HUGE_BYTES // len(block)):
-        if stopped.is_set():
-            return
-        connection.sendall(block)
 
 
 HUGE_BYTES = 100 << 20
@@ -251,19 +251,19 @@ JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
     ("respond", "reason"),
     [
         pytest.param(
-            _answer_then(JSON_HEAD + b"Content-Length: 4096\r\n\r\n", _trickled),
+            never_ending(JSON_HEAD + b"Content-Length: 4096\r\n\r\n"),
             rf"timeout after {API_TIMEOUT_S:g} s \(total\) waiting for {API} to answer "
             r"[A-Z]+ /|no answer within|no HTTP answer|answered 200, expected a 4xx",
             id="trickled body",
         ),
         pytest.param(
-            _answer_then(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n", _trickled),
+            never_ending(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"),
             rf"timeout after {API_TIMEOUT_S:g} s \(total\) waiting for {API} to answer "
             r"[A-Z]+ /|no HTTP answer|answered 200, expected a 4xx",
             id="HTTP/1.0 without an end",
         ),
         pytest.param(
-            _answer_then(JSON_HEAD + f"Content-Length: {HUGE_BYTES}\r\n\r\n".encode(), _huge),
+            _huge(JSON_HEAD + f"Content-Length: {HUGE_BYTES}\r\n\r\n".encode()),
             rf"{API} answered [A-Z]+ /\S* with answer body over 10 MiB: not read further "
             r"\(api\.max_body_mb\)|no HTTP answer|\b200\b",
             id="100 MB body",

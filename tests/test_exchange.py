@@ -19,7 +19,7 @@ import pytest
 from pytest_prodval import ExchangeTimeout, ResponseTooLarge
 from pytest_prodval.exchange import bounded_async_transport, bounded_transport
 
-from .fake_servers import Respond, http_server, raw_server, trickle
+from .fake_servers import Respond, http_server, never_ending, raw_server, trickle
 
 TOTAL_S = 1.0
 # Start-up of a thread, the event loop, a slow CI machine: what the deadline may overrun by.
@@ -34,25 +34,14 @@ def client(base_url: str, max_body_bytes: int = 1 << 20) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=TOTAL_S, transport=transport)
 
 
-def forever(head: bytes, every_s: float = 0.05) -> Respond:
-    """Send ``head``, then a byte every ``every_s`` until the server stops (never ends)."""
-
-    def respond(connection: socket.socket, stopped: threading.Event) -> None:
-        connection.sendall(head)
-        while not stopped.wait(every_s):  # the pace of the trickle
-            connection.sendall(b" ")
-
-    return respond
-
-
 @pytest.mark.parametrize(
     "respond",
     [
         pytest.param(trickle(ENDLESS_HEAD, 0.05), id="trickled head"),
         pytest.param(
-            forever(b"HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n"), id="trickled body"
+            never_ending(b"HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n"), id="trickled body"
         ),
-        pytest.param(forever(b"HTTP/1.0 200 OK\r\n\r\n"), id="HTTP/1.0 body that never ends"),
+        pytest.param(never_ending(b"HTTP/1.0 200 OK\r\n\r\n"), id="HTTP/1.0 body that never ends"),
     ],
 )
 def test_an_exchange_ends_at_its_total_deadline_however_the_target_trickles(
@@ -67,7 +56,7 @@ def test_an_exchange_ends_at_its_total_deadline_however_the_target_trickles(
 
 
 def test_a_request_timeout_is_the_total_of_that_exchange() -> None:
-    with raw_server(forever(b"HTTP/1.0 200 OK\r\n\r\n")) as url, client(url) as api:
+    with raw_server(never_ending(b"HTTP/1.0 200 OK\r\n\r\n")) as url, client(url) as api:
         started = time.monotonic()
         with pytest.raises(ExchangeTimeout, match=r"within 0\.3 s"):
             api.get("/", timeout=0.3)
@@ -80,7 +69,7 @@ def test_the_async_client_has_the_same_total_deadline() -> None:
         async with httpx.AsyncClient(base_url=url, timeout=TOTAL_S, transport=transport) as api:
             await api.get("/")
 
-    with raw_server(forever(b"HTTP/1.0 200 OK\r\n\r\n")) as url:
+    with raw_server(never_ending(b"HTTP/1.0 200 OK\r\n\r\n")) as url:
         started = time.monotonic()
         with pytest.raises(ExchangeTimeout):
             asyncio.run(fetch(url))
@@ -140,7 +129,7 @@ def test_httpx_still_has_the_pool_attribute_the_deadline_is_installed_through() 
 
 def test_a_shorter_connect_timeout_does_not_shorten_the_exchange() -> None:
     # Timeout(1, connect=0.2): the exchange has 1 s in all, of which at most 0.2 to connect.
-    with raw_server(forever(b"HTTP/1.0 200 OK\r\n\r\n")) as url, client(url) as api:
+    with raw_server(never_ending(b"HTTP/1.0 200 OK\r\n\r\n")) as url, client(url) as api:
         started = time.monotonic()
         with pytest.raises(ExchangeTimeout, match=f"within {TOTAL_S:g} s"):
             api.get("/", timeout=httpx.Timeout(TOTAL_S, connect=0.2))
