@@ -25,6 +25,7 @@ from .errors import (
     ProdvalError,
     ReadOnlyViolation,
     TargetUnreachable,
+    TimingError,
     UnreadableAnswer,
 )
 
@@ -55,8 +56,16 @@ if TYPE_CHECKING:
     )
     from .load.driver import LoadRun
     from .load.fixture import LoadRunner
-    from .load.samples import CONTROL, LoadSamples, window_medians
+    from .load.samples import (
+        CONTROL,
+        Endpoint,
+        LoadSamples,
+        PairedWindows,
+        paired_windows,
+        window_medians,
+    )
     from .safety.load_caps import EffectiveProfile
+    from .timing import Timings, time_requests
     from .unreachable import connection_error
 
 __version__ = "0.1.0"
@@ -73,6 +82,7 @@ __all__ = [
     "Credential",
     "DatabaseConfig",
     "EffectiveProfile",
+    "Endpoint",
     "Entry",
     "ExchangeTimeout",
     "FileWriteError",
@@ -83,6 +93,7 @@ __all__ = [
     "LoadRun",
     "LoadRunner",
     "LoadSamples",
+    "PairedWindows",
     "ProdvalError",
     "Provenance",
     "ReadOnlyViolation",
@@ -92,6 +103,8 @@ __all__ = [
     "TargetEnv",
     "TargetUnreachable",
     "Timeouts",
+    "TimingError",
+    "Timings",
     "TlsExpectations",
     "UnreadableAnswer",
     "Verdict",
@@ -99,6 +112,8 @@ __all__ = [
     "bounded_async_transport",
     "bounded_transport",
     "connection_error",
+    "paired_windows",
+    "time_requests",
     "window_medians",
 ]
 
@@ -122,8 +137,13 @@ _LAZY = {
     "EffectiveProfile": ".safety.load_caps",
     "CONTROL": ".load.samples",
     "LoadSamples": ".load.samples",
+    "Endpoint": ".load.samples",
+    "PairedWindows": ".load.samples",
+    "paired_windows": ".load.samples",
     "window_medians": ".load.samples",
     "connection_error": ".unreachable",
+    "Timings": ".timing",
+    "time_requests": ".timing",
     "ExchangeTimeout": ".exchange",
     "ResponseTooLarge": ".exchange",
     "bounded_transport": ".exchange",

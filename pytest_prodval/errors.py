@@ -13,6 +13,7 @@
     ├── ReadOnlyViolation    a statement would leave the read-only session (protected env)
     ├── CheckTimedOut        a check ran out of its time budget
     ├── LoadError            the load generator could not run (also a RuntimeError)
+    ├── TimingError          time_requests could not time enough requests (also an AssertionError)
     ├── GateUsageError       a bad prodval-gate argument
     └── InconsistentFacts    gate phase outcomes no run can produce (also a ValueError)
 
@@ -35,6 +36,7 @@ __all__ = [
     "ProdvalError",
     "ReadOnlyViolation",
     "TargetUnreachable",
+    "TimingError",
     "UnreadableAnswer",
 ]
 
@@ -90,6 +92,10 @@ class CheckTimedOut(ProdvalError):
 
 class LoadError(ProdvalError, RuntimeError):
     """Locust could not run (bad locustfile, crash, hang); the message quotes its log."""
+
+
+class TimingError(ProdvalError, AssertionError):
+    """``time_requests`` could not time enough requests: too many failed, or time ran out."""
 
 
 class GateUsageError(ProdvalError):

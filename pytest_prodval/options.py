@@ -51,6 +51,14 @@ OPTIONS: tuple[Option, ...] = (
         metavar="NAME",
     ),
     Option(
+        "prodval_control_env",
+        ("--control-env",),
+        "text",
+        "environment from prodval.yaml running the known-good release, measured beside the "
+        "target at the same time: the performance checks compare with it (paired mode)",
+        metavar="NAME",
+    ),
+    Option(
         "prodval_baseline",
         ("--baseline",),
         "path",
@@ -166,6 +174,7 @@ class RunOptions:
     invocation_dir: Path
     load_workers: int = 0
     confirm_destructive: str | None = None
+    control_env: str | None = None
 
     def shown(self, path: Path) -> Path:
         """``path`` as the user would write it: relative to where pytest was started."""
@@ -182,6 +191,12 @@ class RunOptions:
         prune = read.flag("prodval_prune")
         if prune and not record:
             raise pytest.UsageError("--prune only works together with --record-baseline")
+        control_env = read.text("prodval_control_env")
+        if control_env is not None and control_env == target_env:
+            raise pytest.UsageError(
+                f"{option('prodval_control_env').spelled} = {control_env!r}: the control must be "
+                "another deployment than the target (--target-env)"
+            )
         baseline = read.path("prodval_baseline")
         if baseline is None and target_env is not None:
             baseline = read.rootdir / DEFAULT_BASELINE.format(env=target_env)
@@ -197,6 +212,7 @@ class RunOptions:
             invocation_dir=read.cwd,
             load_workers=read.count("prodval_load_workers"),
             confirm_destructive=read.text("prodval_confirm_destructive"),
+            control_env=control_env,
         )
 
 

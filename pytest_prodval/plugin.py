@@ -74,10 +74,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import ProdvalSession
 
     try:
-        env = load_config(options.shown(options.config_path)).environment(options.target_env)
+        loaded = load_config(options.shown(options.config_path))
+        env = loaded.environment(options.target_env)
+        control = None if options.control_env is None else loaded.environment(options.control_env)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    session = ProdvalSession(config, options, env)
+    session = ProdvalSession(config, options, env, control)
     config.stash[_SESSION] = session
     config.pluginmanager.register(session, "prodval-session")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
@@ -116,6 +118,35 @@ def active_session(config: pytest.Config) -> ProdvalSession:
 def target(pytestconfig: pytest.Config) -> TargetEnv:
     """The environment under validation, as resolved from prodval.yaml."""
     return active_session(pytestconfig).env
+
+
+@pytest.fixture(scope="session")
+def control_target(pytestconfig: pytest.Config) -> TargetEnv | None:
+    """The control deployment of the known-good release (``--control-env``), or None."""
+    return active_session(pytestconfig).control
+
+
+@pytest.fixture(scope="session")
+def control_api_as(
+    control_target: TargetEnv | None,
+) -> Iterator[Callable[[str], httpx.Client]]:
+    """Factory: ``control_api_as("operator")`` is a client of the control deployment's API.
+
+    Only with ``--control-env``; without one, asking for a client fails the check."""
+    from .target import sync_client
+
+    clients: dict[str, httpx.Client] = {}
+
+    def for_role(role: str) -> httpx.Client:
+        if control_target is None:
+            pytest.fail("no control deployment: pass --control-env NAME (ini prodval_control_env)")
+        if role not in clients:
+            clients[role] = sync_client(control_target, role)
+        return clients[role]
+
+    yield for_role
+    for client in clients.values():
+        client.close()
 
 
 @pytest.fixture(scope="session")

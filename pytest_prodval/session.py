@@ -34,6 +34,7 @@ from .recording import BaselineRecorder, BaselineWrite, utcnow
 from .report.summary import write_summary
 from .report.terminal import TerminalOutput
 from .safety.guards import SafetyGuards, check_recording_allowed
+from .safety.redaction import Redactor
 from .safety.report_redaction import ReportRedaction, redact_verdict
 from .target import fetch_target_version
 
@@ -53,12 +54,20 @@ MSG_EMPTY_BASELINE = (
 class ProdvalSession:
     """The run's target, options, baseline and observations; registered as a plugin."""
 
-    def __init__(self, config: pytest.Config, options: RunOptions, env: TargetEnv) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        options: RunOptions,
+        env: TargetEnv,
+        control: TargetEnv | None = None,
+    ) -> None:
         assert options.baseline_path is not None
         self.config = config
         self.options = options
         self.env = env
-        self.redactor = env.redactor()
+        # The control deployment (--control-env): measured beside the target, never recorded.
+        self.control = control
+        self.redactor = Redactor([*env.secrets, *(control.secrets if control else ())])
         self.rootdir = Path(config.rootpath)
         self.is_worker = hasattr(config, "workerinput")
         self.seen = Observations()
@@ -95,9 +104,10 @@ class ProdvalSession:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # Files the config names are read now, before any check, after the project's own
         # session start (the embedded target makes its CA as it starts).
-        problem = ca_file_problem(self.env)
-        if problem is not None:
-            raise pytest.UsageError(problem)
+        for env in (self.env, self.control):
+            problem = None if env is None else ca_file_problem(env)
+            if problem is not None:
+                raise pytest.UsageError(problem)
         if not self.is_worker:
             self.target_version = fetch_target_version(self.env)
 

@@ -52,14 +52,19 @@ def test_every_kind_is_registered_under_its_own_name() -> None:
     assert set(COMPARATORS) == {"exact", "number", "shape", "distribution"}
     for kind in COMPARATORS:
         assert comparator_for(kind).kind == kind
-    # A limit is judged without a baseline entry, so it is not a comparator.
-    assert set(JUDGES) == {"limit"}
-    assert judge_for("limit") is JUDGES["limit"]
+    # A limit and a paired comparison are judged without a baseline entry: not comparators.
+    assert set(JUDGES) == {"limit", "paired"}
+    for kind in JUDGES:
+        judge = judge_for(kind)
+        assert judge is JUDGES[kind]
+        assert judge.kind == kind
     assert judge_for("number") is None
 
 
 def test_an_unknown_kind_is_refused_with_the_known_kinds_listed() -> None:
-    with pytest.raises(ValueError, match=r"'fuzzy'.*distribution, exact, limit, number, shape"):
+    with pytest.raises(
+        ValueError, match=r"'fuzzy'.*distribution, exact, limit, number, paired, shape"
+    ):
         comparator_for("fuzzy")
 
 

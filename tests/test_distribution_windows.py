@@ -28,9 +28,10 @@ def judge(base: dict[str, Any], target: dict[str, Any], **rule: Any) -> Verdict:
 
 
 def test_a_shift_that_the_control_also_shows_is_calibrated_away() -> None:
-    base = {"windows": windows(3, 10.0), "control": windows(4, 0.4, 100), "control_name": "tcp"}
+    shift = {"control_name": "tcp", "calibration": "shift"}
+    base = {"windows": windows(3, 10.0), "control": windows(4, 0.4, 100), **shift}
     # The whole machine got 3 ms slower: the API's windows and the control alike.
-    target = {"windows": windows(5, 13.0), "control": windows(6, 3.4, 100), "control_name": "tcp"}
+    target = {"windows": windows(5, 13.0), "control": windows(6, 3.4, 100), **shift}
     verdict = judge(base, target, decision="interval")
     assert verdict.status is Status.PASSED, verdict.message
     assert "control:  tcp median 0.39" in verdict.message, verdict.message
@@ -45,8 +46,9 @@ def test_a_slowdown_the_control_does_not_show_fails_with_the_whole_story() -> No
     target = {"windows": windows(5, 14.0), "control": windows(6, 0.4, 100)}
     verdict = judge(base, target, decision="interval", note="the same environment's last run")
     assert verdict.status is Status.FAILED
+    assert verdict.evidence["ratio"] == pytest.approx(1.4, abs=0.02)
     for part in (
-        "1.40x slower than baseline",
+        "x slower than baseline (allowed 1.10x)",
         "judged:   on 20 and 20 time-window medians",
         "ratio:",
         "CI",
@@ -109,7 +111,10 @@ def test_a_static_control_calibrates_by_its_ratio() -> None:
     assert ratio.status is Status.PASSED, ratio.message
     assert "are divided by its ratio 2" in ratio.message
     assert ratio.evidence["calibration"]["mode"] == "ratio"
-    shift = judge(base, target, decision="interval")  # a shift of 2 ms leaves 18 ms vs 10 ms
+    # A shift of 2 ms leaves 18 ms vs 10 ms.
+    shift = judge(
+        {**base, "calibration": "shift"}, {**target, "calibration": "shift"}, decision="interval"
+    )
     assert shift.status is Status.FAILED
 
 
@@ -127,3 +132,129 @@ def test_a_route_too_uneven_for_time_windows_is_cut_into_blocks_of_consecutive_r
     ms = np.arange(1, 11, dtype=np.float64)
     endpoint = Endpoint("GET /ready", "GET", t, ms, np.ones(10, dtype=np.bool_))
     assert window_medians(endpoint) == [1.5, 3.5, 5.5, 7.5, 9.5]
+
+
+# --- "could detect": the smallest slowdown this run would catch 19 times in 20 --------------
+
+
+def test_every_verdict_says_the_smallest_slowdown_it_could_have_detected() -> None:
+    base, target = {"windows": windows(3, 10.0, 20, 0.1)}, {"windows": windows(5, 10.0, 20, 0.1)}
+    interval = judge(base, target, decision="interval")
+    estimate = judge(base, target, decision="estimate")
+    for verdict in (interval, estimate):
+        assert verdict.status is Status.PASSED, verdict.message
+        detectable = verdict.evidence["detectable_ratio"]
+        assert verdict.evidence["detectable"] == {"higher": detectable, "power": 0.95}
+        pct = f"+{(detectable - 1) * 100:.3g}%"
+        assert f"could detect ≥ {pct})" in verdict.message.splitlines()[0], verdict.message
+        line = (
+            f"  detects:  a slowdown of {pct} ({detectable:.2f}x) or more, in about 19 of 20 runs"
+        )
+        assert line in verdict.message, verdict.message
+        assert "drift between runs is not in it" in verdict.message
+    # Judging the whole interval pays for fewer false alarms with sensitivity: it detects less.
+    assert 1.1 < estimate.evidence["detectable_ratio"] < interval.evidence["detectable_ratio"]
+    # A failure says it too, below its headline (it did catch a change).
+    failed = judge(base, {"windows": windows(5, 15.0, 20, 0.1)}, decision="interval")
+    assert failed.status is Status.FAILED and "  detects:  a slowdown of +" in failed.message
+    assert "could detect" not in failed.message.splitlines()[0]
+
+
+@pytest.mark.parametrize("decision", ["interval", "estimate"])
+def test_a_slowdown_as_large_as_the_printed_one_fails_about_19_times_in_20(decision: str) -> None:
+    base = windows(3, 10.0, 20, 0.1)
+    printed = judge({"windows": base}, {"windows": windows(4, 10.0, 20, 0.1)}, decision=decision)
+    ratio = printed.evidence["detectable_ratio"]
+    caught = [
+        judge(
+            {"windows": base},
+            {"windows": windows(100 + i, 10.0 * ratio, 20, 0.1)},
+            decision=decision,
+        ).failed
+        for i in range(20)
+    ]
+    assert sum(caught) >= 16, (ratio, caught)  # 19 expected; the printed figure is an estimate
+    halfway = [
+        judge(
+            {"windows": base},
+            {"windows": windows(100 + i, 10.0 * (1 + (ratio - 1) / 2), 20, 0.1)},
+            decision=decision,
+        ).failed
+        for i in range(20)
+    ]
+    assert sum(halfway) < sum(caught), (ratio, halfway)
+
+
+def test_each_harmful_direction_has_its_detectable_change() -> None:
+    base, target = {"windows": windows(3, 10.0, 20, 0.1)}, {"windows": windows(5, 10.0, 20, 0.1)}
+    lower = judge(base, target, direction="lower_is_worse", decision="interval")
+    assert set(lower.evidence["detectable"]) == {"lower", "power"}
+    assert lower.evidence["detectable_ratio"] < 0.9
+    assert "  detects:  a drop of " in lower.message and "could detect ≤ -" in lower.message
+    either = judge(base, target, direction="either", decision="interval")
+    assert (
+        either.evidence["detectable"]["higher"] > 1.1 > 0.9 > either.evidence["detectable"]["lower"]
+    )
+    assert "a slowdown of +" in either.message and ", or a drop of " in either.message
+
+
+# --- the evidence carries what was judged ---------------------------------------------------
+
+
+def test_the_evidence_holds_the_judged_windows_after_calibration_and_the_band() -> None:
+    base = {"windows": windows(3, 10.0), "control": windows(4, 2.0, 100), "calibration": "ratio"}
+    target = {"windows": windows(5, 20.0), "control": windows(6, 4.0, 100), "calibration": "ratio"}
+    verdict = judge(base, target, decision="interval")
+    judged, factor = verdict.evidence["judged"], verdict.evidence["calibration"]["factor"]
+    assert judged["baseline"] == [float(f"{v:.6g}") for v in base["windows"]]
+    assert judged["target"] == pytest.approx([v / factor for v in target["windows"]], rel=1e-5)
+    assert all(v == float(f"{v:.6g}") for v in judged["target"])
+    median = float(np.median(judged["baseline"]))
+    assert verdict.evidence["tolerance_band"] == pytest.approx(
+        {"reference": median, "from": median, "to": median * 1.1}, rel=1e-5
+    )
+    # Judged per request: no windows to repeat (the samples are in the baseline file).
+    plain = judge({}, {})
+    assert plain.evidence["judged"] is None and plain.evidence["tolerance_band"]["to"] > 0
+
+
+# --- a control is used, or refused: never silently ignored ----------------------------------
+
+
+def test_a_control_without_windows_is_refused_in_both_modes_naming_the_option() -> None:
+    comparator = DistributionComparator()
+    message = r"^control= calibrates time windows: pass windows= too \(see docs/statistics.md\)$"
+    with pytest.raises(ValueError, match=message):
+        comparator.record(KEY, [1.0] * 30, control=[0.4] * 30)
+    entry, _ = comparator.record(KEY, windows(1, 10, 200, 0.3), unit="ms")
+    with pytest.raises(ValueError, match=message):
+        comparator.compare(KEY, entry, windows(2, 10, 200, 0.3), control=[0.4] * 30)
+
+
+def test_a_control_or_windows_that_cannot_be_used_are_named_in_the_message() -> None:
+    control = windows(4, 0.4, 100)
+    no_control = judge(
+        {"windows": windows(3, 10.0)}, {"windows": windows(5, 10.0), "control": control}
+    )
+    assert (
+        "control:  none (the baseline entry has no control; record it again)" in no_control.message
+    )
+    missing = judge(
+        {"windows": windows(3, 10.0), "control": control}, {"windows": windows(5, 10.0)}
+    )
+    assert "(the baseline entry has a 'control' control, this call none)" in missing.message
+    other = judge(
+        {"windows": windows(3, 10.0), "control": control, "control_name": "tcp"},
+        {"windows": windows(5, 10.0), "control": control, "control_name": "web"},
+    )
+    assert "(the baseline entry's control is 'tcp', not 'web')" in other.message
+    per_request = judge({}, {"windows": windows(5, 10.0)})
+    assert per_request.evidence["windows"] is None
+    assert (
+        "  judged:   per request: the baseline entry has no time windows; record it again"
+        in per_request.message
+    )
+    no_windows = judge({"windows": windows(3, 10.0)}, {})
+    assert "  judged:   per request: the baseline entry has time windows, this call none" in (
+        no_windows.message
+    )

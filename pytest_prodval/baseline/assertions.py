@@ -102,24 +102,40 @@ class Baseline:
         decision: str = "estimate",
         windows: Sequence[float] | None = None,
         control: Sequence[float] | None = None,
-        control_name: str = "control",
-        calibration: str = "shift",
+        control_name: str | None = None,
+        calibration: str | None = None,
         note: str = "",
         attachments: Mapping[str, str | os.PathLike[str]] | None = None,
     ) -> Verdict:
         """Samples are not significantly *and* materially worse than the baseline's.
 
         ``windows`` (per-time-window medians) and ``control`` (a measurement the release does
-        not affect) are for samples taken under load: see docs/statistics.md. ``attachments``
-        names evidence files for review reports, e.g. ``{"locust_report": run.html}``; the
-        baseline-vs-target chart is drawn (``evidence["chart"]``) when matplotlib is installed.
+        not affect, named ``control_name``, default ``"control"``; ``calibration`` ``"ratio"``
+        by default, or ``"shift"``) are for samples taken in time: see docs/statistics.md.
+        ``samples`` may be the ``Timings`` of ``time_requests``: its latencies, and by default
+        its windows, control, control name and calibration. ``attachments`` names evidence
+        files for review reports, e.g. ``{"locust_report": run.html}``; the baseline-vs-target
+        chart is drawn (``evidence["chart"]``) when matplotlib is installed.
         """
         __tracebackhide__ = True
+        from ..timing import Timings
+
+        if isinstance(samples, Timings):
+            windows = samples.windows if windows is None else windows
+            if control is None and samples.control is not None:
+                control = samples.control
+                control_name = control_name or samples.control_name
+                calibration = calibration or samples.calibration
+            samples = list(samples.ms)
         extra: dict[str, Any] = {}
         if windows is not None:
             extra["windows"] = windows
         if control is not None:
-            extra |= {"control": control, "control_name": control_name, "calibration": calibration}
+            extra |= {
+                "control": control,
+                "control_name": control_name or "control",
+                "calibration": calibration or "ratio",
+            }
         return self.check(
             "distribution",
             name,
@@ -169,6 +185,49 @@ class Baseline:
             note=note,
         )
 
+    def paired(
+        self,
+        name: str,
+        target: Sequence[float],
+        *,
+        control: Sequence[float],
+        control_name: str,
+        target_name: str = "",
+        direction: Direction = "higher_is_worse",
+        tolerance: float = 0.10,
+        alpha: float = 0.01,
+        decision: str = "estimate",
+        unit: str = "",
+        min_pairs: int = 10,
+        times: Sequence[float] | None = None,
+        window_s: float = 1.0,
+        note: str = "",
+        attachments: Mapping[str, str | os.PathLike[str]] | None = None,
+    ) -> Verdict:
+        """The target is not significantly *and* materially worse than a control deployment
+        measured at the same time: ``target[i]`` and ``control[i]`` are the same time window
+        on both sides (``paired_windows``). No baseline entry; judged alike in every mode.
+        """
+        __tracebackhide__ = True
+        return self.check(
+            "paired",
+            name,
+            target,
+            control=control,
+            control_name=control_name,
+            target_name=target_name or self.environment,
+            direction=direction,
+            tolerance=tolerance,
+            alpha=alpha,
+            decision=decision,
+            unit=unit,
+            min_pairs=min_pairs,
+            times=times,
+            window_s=window_s,
+            note=note,
+            attachments=attachments,
+        )
+
     # --- the mechanism ------------------------------------------------------------------
 
     def check(
@@ -209,6 +268,8 @@ class Baseline:
         else:
             # A limit comes from configuration: judged alike in both modes, never stored.
             verdict = cast("Judge", judge).judge(key, value, **options)
+            if kind == "paired":
+                verdict = self._with_paired_chart(verdict)
         if attachments:
             files = {label: os.fspath(path) for label, path in attachments.items()}
             verdict = dataclasses.replace(verdict, evidence={**verdict.evidence, **files})
@@ -241,29 +302,74 @@ class Baseline:
         return None, verdict
 
     def _with_chart(self, verdict: Verdict, stored: Entry, value: Any) -> Verdict:
-        """The verdict with ``evidence["chart"]``: baseline vs target, drawn from the samples
-        at hand (the stored entry's and the call's); unchanged without matplotlib."""
+        """The verdict with ``evidence["chart"]``: what was judged (the windows, the target's
+        calibrated, when the comparison has them; else the stored entry's samples and the
+        call's) and the tolerance band; unchanged without matplotlib."""
         if self.charts_dir is None or verdict.status not in (Status.PASSED, Status.FAILED):
             return verdict
         if importlib.util.find_spec("matplotlib") is None:  # the ``load`` extra
             return verdict
-        from ..report.chart import Panel, write_chart
+        from ..report.chart import distribution_panel, write_chart
 
         e = verdict.evidence
         if "ratio" not in e:  # too few samples to judge: nothing to draw
             return verdict
         name = verdict.key.rsplit("::", 1)[-1]
-        summary = (
-            f"{verdict.status.value.upper()} {e['ratio']:.2f}x "
-            f"(CI {e.get('ci_low', 0):.2f}x to {e.get('ci_high', 0):.2f}x)"
+        panel = distribution_panel(
+            name, e, verdict.status.value, (stored.get("samples") or [], list(value))
         )
-        # The name for people, a hash of the key so that two tests' same names do not clash.
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:60] or "distribution"
-        digest = hashlib.sha256(verdict.key.encode()).hexdigest()[:8]
+        judged = "calibrated windows" if e.get("calibration") else "windows"
         path = write_chart(
-            self.charts_dir / f"{slug}-{digest}.svg",
-            [Panel(name, stored.get("samples") or [], list(value), summary)],
-            title=f"{name}: baseline vs target",
+            self._chart_path(verdict.key),
+            [panel],
+            title=f"{name}: baseline vs target ({judged if e.get('judged') else 'requests'})",
+            unit=str(e.get("unit") or ""),
+        )
+        return dataclasses.replace(verdict, evidence={**e, "chart": str(path)})
+
+    def _chart_path(self, key: str) -> Path:
+        """``charts/<name>-<hash>.svg``: the name for people, a hash of the key so that two
+        tests' same names do not clash."""
+        assert self.charts_dir is not None
+        name = key.rsplit("::", 1)[-1]
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:60] or "comparison"
+        digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+        return self.charts_dir / f"{slug}-{digest}.svg"
+
+    def _with_paired_chart(self, verdict: Verdict) -> Verdict:
+        """The verdict with ``evidence["chart"]``: both sides' window medians over time and
+        their ratio against the tolerance; unchanged without matplotlib."""
+        e = verdict.evidence
+        if self.charts_dir is None or "ratio" not in e:  # too few windows: nothing to draw
+            return verdict
+        if importlib.util.find_spec("matplotlib") is None:  # the ``load`` extra
+            return verdict
+        from ..report.chart import PairedPanel, write_paired_chart
+
+        judged = e["judged"]
+        name = verdict.key.rsplit("::", 1)[-1]
+        times = judged["times"] or [float(i) * e["window_s"] for i in range(len(judged["target"]))]
+        panel = PairedPanel(
+            name,
+            times,
+            judged["target"],
+            judged["control"],
+            target_name=e["target_name"],
+            control_name=e["control_name"],
+            tolerance=e["tolerance"],
+            verdict=(
+                f"{verdict.status.value.upper()} {e['ratio']:.2f}x "
+                f"(CI {e['ci_low']:.2f}x to {e['ci_high']:.2f}x), could detect "
+                f">= +{(e['detectable_ratio'] - 1) * 100:.0f}%"
+                if e.get("detectable_ratio")
+                else f"{verdict.status.value.upper()} {e['ratio']:.2f}x"
+            ),
+            direction=e["direction"],
+        )
+        path = write_paired_chart(
+            self._chart_path(verdict.key),
+            panel,
+            title=f"{name}: {e['target_name']} beside the control deployment {e['control_name']}",
             unit=str(e.get("unit") or ""),
         )
         return dataclasses.replace(verdict, evidence={**e, "chart": str(path)})

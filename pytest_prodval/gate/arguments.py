@@ -40,7 +40,13 @@ NOTIFY_S = 10.0  # the notification's total deadline (PRODVAL_GATE_NOTIFY_S)
 PROBE_S = 15.0  # the preflight's probe of the target, in total (PRODVAL_GATE_PROBE_S)
 COLLECT_S = 300.0  # collecting the checks, after the probe (PRODVAL_GATE_COLLECT_S)
 # The options' dests (the plugin's option table) the gate sets itself, and those that record.
-GATE_SET = ("prodval_target_env", "prodval_baseline", "prodval_config", "prodval_summary")
+GATE_SET = (
+    "prodval_target_env",
+    "prodval_control_env",
+    "prodval_baseline",
+    "prodval_config",
+    "prodval_summary",
+)
 RECORDING = ("prodval_record_baseline", "prodval_prune", "prodval_confirm_record")
 # pytest's own option for the JUnit XML, which the gate also sets.
 JUNIT_FLAGS = ("--junitxml", "--junit-xml")
@@ -77,6 +83,10 @@ Options:
   --notify URL            POST a Slack-compatible JSON message (decision, failed checks) to
                           URL when done, within PRODVAL_GATE_NOTIFY_S (10) seconds in all; a
                           failed notification is recorded, never changes the exit code
+  --control-env NAME      a deployment of the known-good release beside the target (the blue
+                          side of blue/green, a canary's stable service): the performance
+                          checks measure both at the same time and compare them (pytest
+                          --control-env); checked reachable in the preflight like the target
   --config PATH           environment config file (default: prodval.yaml); also used to
                           redact secrets from the rollback output in the record
   --reports DIR           where reports go (default: reports); the record is DIR/gate/...
@@ -127,6 +137,7 @@ class GateSettings:
     env: str
     baseline: str
     rollback: str
+    control_env: str | None
     verify: str | None  # --verify; None: the project's ini key prodval_gate_verify
     timeout_s: int
     verify_timeout_s: int
@@ -146,11 +157,14 @@ class GateSettings:
     @property
     def common_args(self) -> list[str]:
         """What every pytest run of the gate gets first."""
-        return [
+        args = [
             f"--target-env={self.env}",
             f"--baseline={self.baseline}",
             f"--prodval-config={self.config}",
         ]
+        if self.control_env is not None:
+            args.append(f"--control-env={self.control_env}")
+        return args
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -313,6 +327,7 @@ def default_lock_file(config: str, env: str) -> Path:
 
 _VALUED = {
     "--env": "env",
+    "--control-env": "control_env",
     "--baseline": "baseline",
     "--rollback": "rollback",
     "--verify": "verify",
@@ -371,6 +386,17 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
     env = values["env"]
     if not _ENV_NAME.fullmatch(env):
         raise GateUsageError(f"--env: expected letters, digits, '_', '.' and '-', got '{env}'")
+    control_env = values.get("control_env")
+    if control_env is not None:
+        if not _ENV_NAME.fullmatch(control_env):
+            raise GateUsageError(
+                f"--control-env: expected letters, digits, '_', '.' and '-', got '{control_env}'"
+            )
+        if control_env == env:
+            raise GateUsageError(
+                f"--control-env: '{control_env}' is the target itself; the control must be "
+                "another deployment, running the known-good release"
+            )
     verify = values.get("verify")
     if verify is not None:
         if not verify.strip():
@@ -402,6 +428,7 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
         env=env,
         baseline=values["baseline"],
         rollback=values["rollback"],
+        control_env=control_env,
         verify=verify,
         timeout_s=timeout_s,
         verify_timeout_s=verify_timeout_s,

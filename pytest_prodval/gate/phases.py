@@ -89,7 +89,8 @@ def phase_for(work: Work, name: str) -> Phase:
             f"--prodval-gate-verify-out={work.verify_ini}",
             f"--prodval-gate-collected-out={where / COLLECTED}",
         )
-        limit = settings.probe_s + PROBE_SLACK_S + settings.collect_s
+        probes = 2 if settings.control_env else 1  # the target, then the control deployment
+        limit = probes * settings.probe_s + PROBE_SLACK_S + settings.collect_s
         return Phase(name, command, limit, signal.SIGINT, True, where / "preflight.log")
     if name == "suites":
         command = _pytest(

@@ -33,9 +33,10 @@ PROBE_EVERY_S = 1.0
 VERIFY_INI = "prodval_gate_verify"
 
 _ANSWER = pytest.StashKey[str]()
+_CONTROL_ANSWER = pytest.StashKey[str]()
 
 
-def probe(env: object, limit_s: float) -> str:
+def probe(env: object, limit_s: float, what: str = "the target") -> str:
     """GET the environment's version path until it answers; the answer, or raise UsageError.
 
     ``limit_s`` is a total: every attempt gets ``timeout=min(api.timeout, time left)``, which
@@ -70,7 +71,7 @@ def probe(env: object, limit_s: float) -> str:
             else:
                 break
     raise pytest.UsageError(
-        f"prodval-gate preflight: the target did not answer within {limit_s:g} s "
+        f"prodval-gate preflight: {what} did not answer within {limit_s:g} s "
         f"(PRODVAL_GATE_PROBE_S): GET {url}: {problem}"
     )
 
@@ -133,11 +134,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "(--record-baseline in an ini addopts, say): a gate compares, never records"
         )
     try:
-        env = load_config(options.shown(options.config_path)).environment(options.target_env)
+        loaded = load_config(options.shown(options.config_path))
+        env = loaded.environment(options.target_env)
+        control = None if options.control_env is None else loaded.environment(options.control_env)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     if not session.config.getoption("prodval_gate_no_probe"):
         session.config.stash[_ANSWER] = probe(env, probe_limit())
+        if control is not None:
+            # A control deployment that is down would fail the paired checks of a good
+            # release: it stops the gate here (exit 3), before anything can be rolled back.
+            what = f"the control deployment {control.name}"
+            session.config.stash[_CONTROL_ANSWER] = probe(control, probe_limit(), what)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -148,5 +156,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    answer = config.stash.get(_ANSWER, None)
-    return [f"prodval-gate preflight: target reachable: {answer}"] if answer else []
+    lines = []
+    for what, key in (("target", _ANSWER), ("control deployment", _CONTROL_ANSWER)):
+        answer = config.stash.get(key, None)
+        if answer:
+            lines.append(f"prodval-gate preflight: {what} reachable: {answer}")
+    return lines

@@ -211,6 +211,7 @@ def build_record(run: GateRun) -> dict[str, Any]:
         "exit_code": step.exit_code,
         "reason": redactor.redact(step.reason),
         "environment": settings.env,
+        "control_environment": settings.control_env,
         "config": settings.config,
         "started_at": _iso(settings.started_at),
         "finished_at": _iso(run.finished_at),

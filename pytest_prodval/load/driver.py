@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LoadDriver", "LoadError", "LoadRun"]
 
-PROGRESS_EVERY_S = 2.0
+# The locustfile has Locust write its stats history every second (docs/performance.md).
+PROGRESS_EVERY_S = 1.0
 # Locust's start-up (and its workers connecting) plus its stop; beyond this it is hung.
 START_MARGIN_S = 30.0
 STOP_TIMEOUT_S = 5.0
@@ -73,12 +74,16 @@ class LoadDriver:
         reports_dir: Path,
         progress: Callable[[str], None] | None = None,
         python: str = sys.executable,
+        control: TargetEnv | None = None,
     ) -> None:
         self.env = env
         self.profile = profile
         self.reports_dir = reports_dir
         self.progress = progress or (lambda line: None)
         self.python = python
+        # Paired mode: the same load on a control deployment, from the same users.
+        self.control = control
+        self.sides: tuple[str, str] | None = (env.name, control.name) if control else None
 
     def command(self, locustfile: Path, prefix: Path) -> list[str]:
         p = self.profile
@@ -116,24 +121,18 @@ class LoadDriver:
         return command
 
     def environment(
-        self, samples: Path, documents: Sequence[str], read_role: str | None, write_role: str | None
+        self,
+        samples: Path,
+        documents: Sequence[str],
+        read_role: str | None,
+        write_role: str | None,
+        control_documents: Sequence[str] = (),
     ) -> dict[str, str]:
-        from ..target import auth_headers
-
         env, p = self.env, self.profile
-        base_headers = dict(env.api.headers)
-        return {
+        variables = {
             **os.environ,
             "PRODVAL_LOAD_SAMPLES": str(samples),
-            "PRODVAL_LOAD_CA_FILE": env.api.ca_file or "",
-            "PRODVAL_LOAD_VERIFY_TLS": "1" if env.api.verify_tls else "0",
-            "PRODVAL_LOAD_READ_HEADERS": json.dumps(
-                base_headers | (auth_headers(env, read_role) if env.credentials else {})
-            ),
-            "PRODVAL_LOAD_WRITE_HEADERS": json.dumps(
-                base_headers | (auth_headers(env, write_role) if env.credentials else {})
-            ),
-            "PRODVAL_LOAD_DOCUMENTS": json.dumps(list(documents)),
+            **_side_variables("", env, documents, read_role, write_role),
             "PRODVAL_LOAD_USERS": str(p.users),
             "PRODVAL_LOAD_MAX_RPS": f"{p.max_rps:g}" if p.max_rps else "0",
             "PRODVAL_LOAD_UPLOAD_EVERY_S": f"{p.upload_every_s:g}",
@@ -142,6 +141,12 @@ class LoadDriver:
             "PRODVAL_LOAD_TIMEOUT_S": f"{env.api.timeout:g}",
             "PRODVAL_LOAD_CONTROL_URL": p.control_url or "",
         }
+        if self.control is not None:
+            control = _side_variables(
+                "PAIRED_", self.control, control_documents, read_role, write_role
+            )
+            variables |= control | {"PRODVAL_LOAD_TARGET_NAME": env.name}
+        return variables
 
     def run(
         self,
@@ -151,6 +156,7 @@ class LoadDriver:
         documents: Sequence[str] = (),
         read_role: str | None = None,
         write_role: str | None = None,
+        control_documents: Sequence[str] = (),
     ) -> LoadRun:
         self.reports_dir.mkdir(parents=True, exist_ok=True)
         prefix = self.reports_dir / label
@@ -160,13 +166,23 @@ class LoadDriver:
             stale.unlink(missing_ok=True)
         total_s = self.profile.spawn_s + self.profile.duration_s
         deadline_s = total_s + START_MARGIN_S + STOP_TIMEOUT_S
-        self.progress(f"load: {self.profile.describe()} against {self.env.name}")
+        against = self.env.name
+        if self.control is not None:
+            against += f" and, at the same time, the control deployment {self.control.name}"
+        self.progress(f"load: {self.profile.describe()} against {against}")
         history = Path(f"{prefix}_stats_history.csv")
 
+        printed: list[float] = []  # the timestamp of Locust's last write shown
+
         def report_progress(elapsed: float) -> None:
-            progress = read_progress(history)
-            if progress is not None:
-                self.progress(progress.line(elapsed, total_s))
+            # The aggregate line, then one per endpoint (both sides on one line when paired);
+            # a write already shown is not repeated.
+            progress = read_progress(history, self.sides)
+            if progress is None or printed[-1:] == [progress.timestamp]:
+                return
+            printed.append(progress.timestamp)
+            for line in progress.lines(elapsed, total_s):
+                self.progress(line)
 
         with log.open("w", encoding="utf-8") as out:
             # Its own process group: a hang is killed with its workers (TERM, then KILL).
@@ -177,7 +193,9 @@ class LoadDriver:
                 grace_s=KILL_WAIT_S,
                 tick_s=PROGRESS_EVERY_S,
                 on_tick=report_progress,
-                env=self.environment(samples_path, documents, read_role, write_role),
+                env=self.environment(
+                    samples_path, documents, read_role, write_role, control_documents
+                ),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -192,6 +210,11 @@ class LoadDriver:
         samples = LoadSamples.read(samples_path)
         if not samples.endpoints:
             raise LoadError(f"Locust made no requests; {_tail(log)}")
+        if self.control is not None and not samples.control_side:
+            raise LoadError(
+                f"Locust made no requests to the control deployment {self.control.name}; "
+                f"{_tail(log)}"
+            )
         return LoadRun(
             samples=samples,
             profile=self.profile,
@@ -201,6 +224,34 @@ class LoadDriver:
             log=log,
             seconds=seconds,
         )
+
+
+def _side_variables(
+    prefix: str,
+    env: TargetEnv,
+    documents: Sequence[str],
+    read_role: str | None,
+    write_role: str | None,
+) -> dict[str, str]:
+    """What the locustfile needs to reach one side: ``PRODVAL_LOAD_[PAIRED_]...``."""
+    from ..target import auth_headers
+
+    base_headers = dict(env.api.headers)
+    name = f"PRODVAL_LOAD_{prefix}"
+    variables = {
+        f"{name}CA_FILE": env.api.ca_file or "",
+        f"{name}VERIFY_TLS": "1" if env.api.verify_tls else "0",
+        f"{name}READ_HEADERS": json.dumps(
+            base_headers | (auth_headers(env, read_role) if env.credentials else {})
+        ),
+        f"{name}WRITE_HEADERS": json.dumps(
+            base_headers | (auth_headers(env, write_role) if env.credentials else {})
+        ),
+        f"{name}DOCUMENTS": json.dumps(list(documents)),
+    }
+    if prefix:  # the target's address is Locust's --host
+        variables |= {f"{name}HOST": env.api.base_url, f"{name}NAME": env.name}
+    return variables
 
 
 def _tail(log: Path, lines: int = 15) -> str:

@@ -45,7 +45,9 @@ class LoadRunner:
     """``prodval_load(locustfile, label=..., documents=..., read_role=..., write_role=...)``.
 
     ``profile`` is the capped profile every run of the session uses; ``reports_dir`` is where
-    each run's files go (``<label>.html``, ``<label>-samples.jsonl``, ...).
+    each run's files go (``<label>.html``, ``<label>-samples.jsonl``, ...). With a ``control``
+    deployment (``--control-env``) every run puts the same load on both, interleaved, and
+    the samples say which side each request went to (``LoadRun.samples.control``).
     """
 
     def __init__(
@@ -54,14 +56,17 @@ class LoadRunner:
         profile: EffectiveProfile,
         reports_dir: Path,
         progress: Callable[[str], None],
+        control: TargetEnv | None = None,
     ) -> None:
         self.env = env
         self.profile = profile
         self.reports_dir = reports_dir
+        self.control = control
         self._progress = progress
 
     def __repr__(self) -> str:
-        return f"<prodval_load {self.env.name}: {self.profile.describe()}>"
+        beside = f" beside {self.control.name}" if self.control else ""
+        return f"<prodval_load {self.env.name}{beside}: {self.profile.describe()}>"
 
     def __call__(
         self,
@@ -71,20 +76,31 @@ class LoadRunner:
         documents: Sequence[str] = (),
         read_role: str | None = None,
         write_role: str | None = None,
+        control_documents: Sequence[str] = (),
     ) -> LoadRun:
-        """Run ``locustfile`` headless with the session's profile; raises ``LoadError``."""
+        """Run ``locustfile`` headless with the session's profile; raises ``LoadError``.
+
+        ``documents`` are the target's to read, ``control_documents`` the control
+        deployment's (paired mode)."""
         from ..errors import LoadError
         from .driver import LoadDriver
 
         if not Path(locustfile).is_file():
             raise LoadError(f"prodval_load: no locustfile at {locustfile}")
-        driver = LoadDriver(self.env, self.profile, self.reports_dir, progress=self._progress)
+        driver = LoadDriver(
+            self.env,
+            self.profile,
+            self.reports_dir,
+            progress=self._progress,
+            control=self.control,
+        )
         return driver.run(
             Path(locustfile),
             label=label,
             documents=documents,
             read_role=read_role,
             write_role=write_role,
+            control_documents=control_documents,
         )
 
 
@@ -108,7 +124,11 @@ def _live(config: pytest.Config) -> Callable[[str], None]:
 @pytest.fixture(scope="session")
 def prodval_load(pytestconfig: pytest.Config, target: TargetEnv) -> LoadRunner:
     """Runs a locustfile against the target with its ``load:`` profile, capped when protected."""
+    from ..plugin import active_session
     from ..safety.load_caps import effective_profile
 
-    profile = effective_profile(target, _settings(pytestconfig).load_workers)
-    return LoadRunner(target, profile, reports_dir(pytestconfig), _live(pytestconfig))
+    control = active_session(pytestconfig).control
+    profile = effective_profile(target, _settings(pytestconfig).load_workers, control)
+    return LoadRunner(
+        target, profile, reports_dir(pytestconfig), _live(pytestconfig), control=control
+    )

@@ -1,10 +1,12 @@
 """Raw samples of a load run: every request as Locust's ``request`` event saw it.
 
 The locustfile writes one JSON line per request (``t`` start time in epoch seconds,
-``type``, ``name``, ``ms``, ``ok``), one line per synthetic document it created
-(``created``), and one line if it stopped early (``stopped``). This module reads that file
-into per-endpoint arrays and answers what the checks ask: latencies after the warm-up,
-error ratio, throughput, and per-time-window summaries for the baseline comparison.
+``type``, ``name``, ``ms``, ``ok``, and ``"side": "control"`` for a request to the control
+deployment in paired mode), one line per synthetic document it created (``created``), and
+one line if it stopped early (``stopped``). This module reads that file into per-endpoint
+arrays and answers what the checks ask: latencies after the warm-up, error ratio,
+throughput, per-time-window summaries for the baseline comparison, and the paired windows
+of target and control.
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ import numpy.typing as npt
 
 from ..baseline.stats.calibration import MIN_WINDOWS
 
-__all__ = ["CONTROL", "CONTROL_HTTP", "CONTROL_TYPES", "Endpoint", "LoadSamples", "window_medians"]
+__all__ = [
+    "CONTROL",
+    "CONTROL_HTTP",
+    "CONTROL_TYPES",
+    "Endpoint",
+    "LoadSamples",
+    "PairedWindows",
+    "paired_windows",
+    "window_medians",
+]
 
 Array = npt.NDArray[np.float64]
 
@@ -30,6 +41,9 @@ CONTROL_HTTP = "control: static GET"
 # Request types that are measurements of the platform around the API, not API traffic.
 # PROBE: what /ready reports about its dependencies (database, parser, embedder).
 CONTROL_TYPES = frozenset({"TCP", "PROBE"})
+# Paired windows: about this many requests a side in each, and at least this many windows.
+PER_WINDOW = 4
+PAIRED_WINDOWS = 15
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,17 +80,26 @@ class Endpoint:
 
 @dataclasses.dataclass
 class LoadSamples:
+    """``endpoints``: the target's requests by name; ``control_side``: the control
+    deployment's (paired mode, else empty); ``created``/``control_created``: the synthetic
+    documents Locust uploaded to each side."""
+
     endpoints: dict[str, Endpoint]
     created: list[str]
     stopped: dict[str, Any] | None
     started_at: float
     span_s: float
+    control_side: dict[str, Endpoint] = dataclasses.field(default_factory=dict)
+    control_created: list[str] = dataclasses.field(default_factory=list)
 
     @classmethod
     def read(cls, path: Path) -> LoadSamples:
-        rows: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
+        sides: dict[bool, dict[str, list[tuple[float, float, bool]]]] = {
+            False: defaultdict(list),
+            True: defaultdict(list),
+        }
         kinds: dict[str, str] = {}
-        created: list[str] = []
+        created: dict[bool, list[str]] = {False: [], True: []}
         stopped: dict[str, Any] | None = None
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         for line in text.splitlines():
@@ -86,26 +109,30 @@ class LoadSamples:
                 record = json.loads(line)
             except ValueError:
                 continue  # a line cut short by a killed process; the rest still counts
+            control = record.get("side") == "control"
             if "created" in record:
                 if isinstance(record["created"], str):
-                    created.append(record["created"])
+                    created[control].append(record["created"])
             elif "stopped" in record:
                 stopped = record
             elif {"t", "name", "ms", "ok"} <= record.keys():
-                rows[record["name"]].append(
+                sides[control][record["name"]].append(
                     (float(record["t"]), float(record["ms"]), bool(record["ok"]))
                 )
                 kinds[record["name"]] = str(record.get("type", ""))
-        starts = [t for values in rows.values() for t, _, _ in values]
+        starts = [t for rows in sides.values() for values in rows.values() for t, _, _ in values]
         started_at = min(starts) if starts else 0.0
         span = (max(starts) - started_at) if starts else 0.0
-        endpoints = {}
-        for name, values in rows.items():
-            values.sort()
-            array = np.array([(t - started_at, ms) for t, ms, _ in values], dtype=np.float64)
-            ok = np.array([flag for _, _, flag in values], dtype=np.bool_)
-            endpoints[name] = Endpoint(name, kinds[name], array[:, 0], array[:, 1], ok)
-        return cls(endpoints, created, stopped, started_at, span)
+        endpoints, control_side = (
+            {
+                name: _endpoint(name, kinds[name], values, started_at)
+                for name, values in rows.items()
+            }
+            for rows in (sides[False], sides[True])
+        )
+        return cls(
+            endpoints, created[False], stopped, started_at, span, control_side, created[True]
+        )
 
     # --- views ----------------------------------------------------------------------------
 
@@ -136,6 +163,71 @@ class LoadSamples:
     def api_latencies(self, warmup_s: float = 0.0) -> Array:
         parts = [e.after(warmup_s).latencies() for e in self.api()]
         return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _endpoint(
+    name: str, kind: str, values: list[tuple[float, float, bool]], started_at: float
+) -> Endpoint:
+    values.sort()
+    array = np.array([(t - started_at, ms) for t, ms, _ in values], dtype=np.float64)
+    ok = np.array([flag for _, _, flag in values], dtype=np.bool_)
+    return Endpoint(name, kind, array[:, 0], array[:, 1], ok)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedWindows:
+    """Per-window medians of the same endpoint on two sides, for the same time windows.
+
+    ``times`` are the windows' starts (seconds from the run's start); a window is kept only
+    when both sides have at least ``min_per_window`` successful requests in it.
+    """
+
+    window_s: float
+    times: list[float]
+    target: list[float]
+    control: list[float]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def paired_windows(
+    target: Endpoint,
+    control: Endpoint,
+    window_s: float | None = None,
+    min_per_window: int = 2,
+) -> PairedWindows:
+    """The median latency of ``target`` and of ``control`` in each ``window_s`` window.
+
+    Both sides are cut at the same instants, so what the machine did in that second (a busy
+    neighbour, a GC pause, the load generator lagging) is in both medians of the pair and
+    cancels in their ratio. ``window_s=None`` picks one second, or longer for a rarely called
+    endpoint (about ``PER_WINDOW`` requests a side in each window), but short enough for
+    ``PAIRED_WINDOWS`` windows in the run.
+    """
+    if window_s is not None and not window_s > 0:
+        raise ValueError(f"window_s must be > 0; got {window_s!r}")
+    if min_per_window < 1:
+        raise ValueError(f"min_per_window must be >= 1; got {min_per_window!r}")
+    sides = [(e.t[e.ok], e.ms[e.ok]) for e in (target, control)]
+    if not all(t.size for t, _ in sides):
+        return PairedWindows(window_s or 1.0, [], [], [])
+    start = min(float(t.min()) for t, _ in sides)
+    span = max(float(t.max()) for t, _ in sides) - start
+    if window_s is None:
+        fewest = min(t.size for t, _ in sides)
+        window_s = max(1.0, PER_WINDOW * span / fewest)
+        if span > 0:
+            window_s = min(window_s, span / PAIRED_WINDOWS)
+    times, target_medians, control_medians = [], [], []
+    bins = [np.floor((t - start) / window_s).astype(np.int64) for t, _ in sides]
+    for b in np.intersect1d(bins[0], bins[1]):
+        chosen = [values[side == b] for (_, values), side in zip(sides, bins, strict=True)]
+        if min(c.size for c in chosen) >= min_per_window:
+            times.append(round(start + float(b) * window_s, 3))
+            target_medians.append(float(np.median(chosen[0])))
+            control_medians.append(float(np.median(chosen[1])))
+    return PairedWindows(round(window_s, 3), times, target_medians, control_medians)
 
 
 def window_medians(

@@ -57,6 +57,11 @@ class TerminalOutput:
         ]
         if env.database is not None:
             lines.append(f"prodval: database {redactor.redact_url(env.database.dsn)}")
+        if run.control is not None:
+            lines.append(
+                f"prodval: control deployment {run.control.name}, api "
+                f"{redactor.redact_url(run.control.api.base_url)} (measured beside the target)"
+            )
         mode = "recording into" if run.options.record else "comparing with"
         if run.baseline.exists:
             provenance = run.baseline.provenance

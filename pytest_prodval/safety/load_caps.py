@@ -68,13 +68,19 @@ class EffectiveProfile:
         return text
 
 
-def effective_profile(env: TargetEnv, workers: int = 0) -> EffectiveProfile:
-    """The environment's load profile with ``workers`` Locust worker processes (0: none)."""
+def effective_profile(
+    env: TargetEnv, workers: int = 0, control: TargetEnv | None = None
+) -> EffectiveProfile:
+    """The environment's load profile with ``workers`` Locust worker processes (0: none).
+
+    With a ``control`` deployment (paired mode) the same profile goes to both sides, so the
+    caps apply when either of them is protected.
+    """
     load = env.load
     users, spawn_rate, duration_s = load.users, load.spawn_rate, load.duration_s
     max_rps, upload_every_s = load.max_rps, load.upload_every_s
     capped: list[str] = []
-    if env.protected:
+    if env.protected or (control is not None and control.protected):
 
         def cap(name: str, value: float, limit: float) -> float:
             if value > limit:

@@ -26,33 +26,50 @@ SEED_DOCUMENTS = 3
 
 @pytest.fixture(scope="session")
 def load_run(
-    prodval_load: LoadRunner, target: TargetEnv, api_as: Callable[[str], httpx.Client]
+    prodval_load: LoadRunner,
+    target: TargetEnv,
+    control_target: TargetEnv | None,
+    api_as: Callable[[str], httpx.Client],
+    control_api_as: Callable[[str], httpx.Client],
 ) -> Iterator[LoadRun]:
-    seeds = SyntheticDocuments(uploader=api_as("operator"), eraser=api_as("operator"))
+    """One Locust run; in paired mode (--control-env) on the target and the control at once,
+    each reading its own seed documents."""
+    sides = {"target": SyntheticDocuments(uploader=api_as("operator"), eraser=api_as("operator"))}
+    if control_target is not None:
+        client = control_api_as("operator")
+        sides["control"] = SyntheticDocuments(uploader=client, eraser=client)
     run: LoadRun | None = None
     try:
-        for _ in range(SEED_DOCUMENTS):
-            response = seeds.upload()
-            if response.status_code not in (200, 201):
-                pytest.fail(f"could not upload a seed document: {response.status_code}")
-        for document in seeds.ids:
-            wait_for_state(
-                seeds.uploader, document, {"completed"}, float(target.slo.worker_seconds)
-            )
+        for side, seeds in sides.items():
+            _seed(seeds, side, control_target if side == "control" else target)
         run = prodval_load(
             LOCUSTFILE,
             label="load",
-            documents=seeds.ids,
+            documents=sides["target"].ids,
             read_role="viewer",
             write_role="operator",
+            control_documents=sides["control"].ids if "control" in sides else (),
         )
         yield run
     finally:
         if run is not None:
-            seeds.ids.extend(run.samples.created)
-        left = seeds.erase_all()
+            sides["target"].ids.extend(run.samples.created)
+            if "control" in sides:
+                sides["control"].ids.extend(run.samples.control_created)
+        left = [document for seeds in sides.values() for document in seeds.erase_all()]
         if left:
             pytest.fail(f"synthetic documents could not be erased: {', '.join(left)}")
+
+
+def _seed(seeds: SyntheticDocuments, side: str, env: TargetEnv | None) -> None:
+    assert env is not None
+    for _ in range(SEED_DOCUMENTS):
+        response = seeds.upload()
+        if response.status_code not in (200, 201):
+            where = "" if side == "target" else f" to the control deployment {env.name}"
+            pytest.fail(f"could not upload a seed document{where}: {response.status_code}")
+    for document in seeds.ids:
+        wait_for_state(seeds.uploader, document, {"completed"}, float(env.slo.worker_seconds))
 
 
 def baseline_note(baseline: Baseline, target: TargetEnv) -> str:

@@ -12,7 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_prodval import CONTROL, Baseline, LoadRun, TargetEnv, window_medians
+from pytest_prodval import (
+    CONTROL,
+    Baseline,
+    Endpoint,
+    LoadRun,
+    TargetEnv,
+    paired_windows,
+    window_medians,
+)
 
 from .conftest import baseline_note
 
@@ -25,6 +33,10 @@ ENDPOINTS = ["GET /health", "GET /ready", "GET /documents/{id}", "GET /documents
 # ``params.latency_tolerance`` in prodval.yaml overrides it per environment.
 TOLERANCE = 0.15
 ALPHA = 0.01
+# Beside a control deployment measured at the same time, shared drift cancels window by
+# window, so the rule can be tighter: a typical request 10% slower than the control's, and
+# significant (benchmarks/gate_accuracy.py, docs/performance.md).
+PAIRED_TOLERANCE = 0.10
 
 
 def _fail_if_stopped(run: LoadRun) -> None:
@@ -123,16 +135,20 @@ def test_endpoint_latency_under_load_is_not_slower_than_the_baseline(
     load_run: LoadRun,
     baseline: Baseline,
     target: TargetEnv,
+    control_target: TargetEnv | None,
     params: dict[str, Any],
     name: str,
 ) -> None:
-    """Each endpoint's latency under load is not slower than the baseline's, beyond the tolerance.
+    """Each endpoint's latency under load is not slower than the known-good release's.
 
-    Judged on per-second window medians, calibrated by the ratio of TCP connect times to the
-    API's port (the machine's state, not the release's); fails when the shift is significant
-    and the whole 99% interval of the calibrated ratio is beyond the tolerance
-    (docs/performance.md).
-    Params: ``latency_tolerance`` (optional, default 0.15).
+    Paired mode (``--control-env``): judged against the control deployment measured at the
+    same time, window by window; fails when the target is significantly slower and the
+    estimated ratio is beyond ``paired_tolerance``. Without a control deployment: against the
+    recorded baseline, on per-second window medians calibrated by the ratio of TCP connect
+    times to the API's port, failing only when the whole 99% interval of the calibrated ratio
+    is beyond ``latency_tolerance`` (docs/performance.md).
+    Params: ``latency_tolerance`` (optional, default 0.15), ``paired_tolerance`` (optional,
+    default 0.10).
     Guards against: a release that made a route slower (the slow_api fault).
     """
     _fail_if_stopped(load_run)
@@ -141,6 +157,9 @@ def test_endpoint_latency_under_load_is_not_slower_than_the_baseline(
     if endpoint is None:
         pytest.fail(f"no {name} requests under load; the locustfile sends them")
     endpoint = endpoint.after(warmup)
+    if control_target is not None:
+        _judge_beside_the_control(load_run, baseline, control_target, params, name, endpoint)
+        return
     # TCP connect time to the API's port is answered by the kernel, whatever the release. On a
     # shared machine every hop between processes gets slower or faster together, so a route
     # moves by the control's ratio; of the controls measured, this one tracked the machine
@@ -159,5 +178,32 @@ def test_endpoint_latency_under_load_is_not_slower_than_the_baseline(
         control_name=CONTROL,
         calibration="ratio",
         note=baseline_note(baseline, target),
+        attachments={"locust_report": load_run.html},
+    )
+
+
+def _judge_beside_the_control(
+    load_run: LoadRun,
+    baseline: Baseline,
+    control_target: TargetEnv,
+    params: dict[str, Any],
+    name: str,
+    endpoint: Endpoint,
+) -> None:
+    beside = load_run.samples.control_side.get(name)
+    if beside is None:
+        pytest.fail(f"no {name} requests to the control deployment {control_target.name}")
+    windows = paired_windows(endpoint, beside.after(load_run.profile.warmup_s))
+    baseline.paired(
+        f"latency of {name}",
+        windows.target,
+        control=windows.control,
+        control_name=control_target.name,
+        unit="ms",
+        tolerance=float(params.get("paired_tolerance", PAIRED_TOLERANCE)),
+        alpha=ALPHA,
+        times=windows.times,
+        window_s=windows.window_s,
+        note=f"{load_run.profile.describe()}, the same load on both at the same time",
         attachments={"locust_report": load_run.html},
     )

@@ -10,9 +10,11 @@ from typing import Any
 
 __all__ = [
     "SHORT",
+    "TIME_UNITS",
     "cap_lines",
     "child_path",
     "compact_json",
+    "detects_text",
     "fmt_num",
     "fmt_pair",
     "fmt_pct",
@@ -23,6 +25,9 @@ __all__ = [
 
 # Verdict.baseline/target/change must fit a terminal table column.
 SHORT = 40
+TIME_UNITS = frozenset(
+    {"ns", "us", "µs", "μs", "ms", "s", "sec", "min", "h", "seconds", "milliseconds"}
+)
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -98,3 +103,26 @@ def child_path(parent: str, key: str) -> str:
 def index_path(parent: str, index: int | None) -> str:
     """JSONPath of an array element; ``None`` means any element: ``$.items[]``."""
     return f"{parent}[]" if index is None else f"{parent}[{index}]"
+
+
+def detects_text(
+    detectable: dict[str, float | None], unit: str, caveat: str, power: float
+) -> tuple[str, str]:
+    """The ``detects:`` message line and the headline's short form of the detectable change
+    (``stats.calibration.detectable_ratios``)."""
+    parts, short = [], []
+    for side, ratio in detectable.items():
+        higher = side == "higher"
+        if ratio is None:
+            parts.append(f"no {'increase' if higher else 'drop'}")
+        elif higher:
+            change = "a slowdown" if unit in TIME_UNITS else "an increase"
+            parts.append(f"{change} of {fmt_pct(ratio - 1)} ({fmt_ratio(ratio)}) or more")
+            short.append(f"≥ {fmt_pct(ratio - 1)}")
+        else:
+            parts.append(
+                f"a drop of {fmt_pct(1 - ratio, signed=False)} ({fmt_ratio(ratio)}) or more"
+            )
+            short.append(f"≤ {fmt_pct(ratio - 1)}")
+    line = f"  detects:  {', or '.join(parts)}, in about {round(power * 20)} of 20 runs ({caveat})"
+    return line, (f"could detect {' or '.join(short)}" if short else "")

@@ -16,6 +16,12 @@ follows Kayenta's Mann-Whitney judge:
 3. **Verdict.** FAILED only when the shift is significant *and* the estimated ratio is
    beyond ``1 ± tolerance`` in the harmful direction. With thousands of samples a 2%
    change is "significant"; the tolerance says whether it matters.
+4. **What could it have caught?** Every verdict says the smallest change in the harmful
+   direction that the rule would catch 19 times in 20 with this run's spread ("could
+   detect", ``evidence["detectable_ratio"]``; ``stats/calibration.detectable_ratios``), and
+   the evidence keeps what was judged (the windows, the target's calibrated) and the band,
+   so the chart draws them. A control is used on windows only: without ``windows=`` it is
+   an error, not silently dropped.
 
 Cost is bounded: the baseline file keeps at most 5000 samples (every k-th of the sorted
 list, so quantiles survive), and the pairwise differences are computed on deterministic
@@ -30,7 +36,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..stats.calibration import MIN_WINDOWS, Calibration, as_values, calibrate
+from ..stats.calibration import (
+    DETECTION_POWER,
+    MIN_WINDOWS,
+    Calibration,
+    as_values,
+    calibrate,
+)
 from ..stats.ranks import (
     ALTERNATIVE,
     Effect,
@@ -42,16 +54,13 @@ from ..stats.ranks import (
 )
 from ..verdict import Entry, Status, Verdict
 from .arguments import (
-    Direction,
     check_entry,
     check_options,
     direction_phrase,
-    finite_real,
-    parse_direction,
-    parse_unit,
     resolve_unit,
 )
-from .display import fmt_num, fmt_pct, fmt_ratio, shorten
+from .display import detects_text, fmt_num, fmt_pct, fmt_ratio, shorten
+from .ratio_rule import RatioRule
 
 __all__ = ["DistributionComparator"]
 
@@ -60,110 +69,42 @@ Samples = npt.NDArray[np.float64]
 _OPTIONS = ("direction", "tolerance", "alpha", "unit", "min_samples", "decision", "note")
 # Per-run data, not rules: time-window medians and a control measurement (calibration.py).
 _DATA_OPTIONS = ("windows", "control", "control_name", "calibration")
-_DECISIONS = ("estimate", "interval")
 _MAX_STORED = 5000
 _MAX_CONTROL = 2000
-_TIME_UNITS = frozenset(
-    {"ns", "us", "µs", "μs", "ms", "s", "sec", "min", "h", "seconds", "milliseconds"}
-)
 
 
 @dataclasses.dataclass(frozen=True)
-class _Rule:
-    direction: Direction
-    tolerance: float
-    alpha: float
-    unit: str
-    min_samples: int
-    decision: str = "estimate"
-    note: str = ""
+class _Rule(RatioRule):
+    min_samples: int = 20
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> _Rule:
         check_options("distribution", options, _OPTIONS + _DATA_OPTIONS)
+        if options.get("control") is not None and options.get("windows") is None:
+            raise ValueError(
+                "control= calibrates time windows: pass windows= too (see docs/statistics.md)"
+            )
         options = {k: v for k, v in options.items() if k not in _DATA_OPTIONS}
-        decision = options.get("decision", "estimate")
-        if decision not in _DECISIONS:
-            raise ValueError(f"decision must be one of {', '.join(_DECISIONS)}; got {decision!r}")
-        note = options.get("note", "")
-        if not isinstance(note, str):
-            raise TypeError(f"note must be a string; got {type(note).__name__}")
-        tolerance = finite_real(options.get("tolerance", 0.10), "tolerance")
-        if tolerance < 0:
-            raise ValueError(f"tolerance must be >= 0; got {tolerance!r}")
-        alpha = finite_real(options.get("alpha", 0.01), "alpha")
-        if not 0 < alpha < 1:
-            raise ValueError(f"alpha must be between 0 and 1; got {alpha!r}")
         min_samples = options.get("min_samples", 20)
         if isinstance(min_samples, bool) or not isinstance(min_samples, int):
             raise TypeError(f"min_samples must be an int; got {type(min_samples).__name__}")
         if min_samples < 2:
             raise ValueError(f"min_samples must be >= 2; got {min_samples}")
-        return cls(
-            direction=parse_direction(options.get("direction", "higher_is_worse")),
-            tolerance=tolerance,
-            alpha=alpha,
-            unit=parse_unit(options.get("unit", "")),
-            min_samples=min_samples,
-            decision=decision,
-            note=note,
-        )
-
-    @property
-    def high(self) -> float | None:
-        return None if self.direction == "lower_is_worse" else 1 + self.tolerance
-
-    @property
-    def low(self) -> float | None:
-        return None if self.direction == "higher_is_worse" else 1 - self.tolerance
-
-    def bound(self) -> str:
-        """The allowed ratio target/baseline: ``1.10x``, ``0.90x`` or ``0.90x to 1.10x``."""
-        if self.low is None:
-            return fmt_ratio(self.high or 1.0)
-        if self.high is None:
-            return fmt_ratio(self.low)
-        return f"{fmt_ratio(self.low)} to {fmt_ratio(self.high)}"
-
-    def breach(self) -> str:
-        if self.low is None:
-            return f"above {self.bound()}"
-        if self.high is None:
-            return f"below {self.bound()}"
-        return f"outside {self.bound()}"
-
-    def allowed(self) -> str:
-        if self.low is None:
-            return f"at most {self.bound()}"
-        if self.high is None:
-            return f"at least {self.bound()}"
-        return f"between {fmt_ratio(self.low)} and {fmt_ratio(self.high)}"
+        return cls(**RatioRule.common(options), min_samples=min_samples)
 
     def describe(self) -> str:
-        judged = " (judged on the interval)" if self.decision == "interval" else ""
-        return f"{self.allowed()} of baseline, or not significant (alpha {self.alpha:g}){judged}"
-
-    def beyond(self, ratio: float) -> bool:
-        return (self.high is not None and ratio > self.high) or (
-            self.low is not None and ratio < self.low
+        return (
+            f"{self.allowed()} of baseline, or not significant (alpha {self.alpha:g})"
+            f"{self.judged()}"
         )
 
-    def fails(self, effect: Effect) -> bool:
-        """``estimate``: the ratio is beyond the tolerance; ``interval``: all of its CI is."""
-        if self.decision == "estimate":
-            return self.beyond(effect.ratio)
-        above = self.high is not None and effect.ci_low > self.high
-        below = self.low is not None and effect.ci_high < self.low
-        return above or below
-
-    def what(self) -> str:
-        return "the ratio's whole CI" if self.decision == "interval" else "the ratio"
-
-
-def _word(unit: str, higher: bool) -> str:
-    if unit in _TIME_UNITS:
-        return "slower" if higher else "faster"
-    return "higher" if higher else "lower"
+    def band(self, reference: float) -> dict[str, float]:
+        """The allowed values around the judged baseline's median, for the chart."""
+        return {
+            "reference": _round6(reference),
+            "from": _round6(reference * (1.0 if self.low is None else self.low)),
+            "to": _round6(reference * (1.0 if self.high is None else self.high)),
+        }
 
 
 def _typical(summary: dict[str, float], unit: str) -> str:
@@ -182,17 +123,19 @@ class _Judged:
     target: Samples
     windows: bool
     calibration: Calibration | None = None
+    why_not: str = ""  # why the windows or the control given were not used
 
     def lines(self, unit: str) -> list[str]:
         if not self.windows:
-            return []
+            return [f"  judged:   per request: {self.why_not}"] if self.why_not else []
         lines = [
             f"  judged:   on {self.baseline.size} and {self.target.size} time-window medians "
             "(requests within a window are not independent)"
         ]
         c = self.calibration
         if c is None:
-            lines.append("  control:  none; the difference includes the machines' difference")
+            why = f" ({self.why_not})" if self.why_not else ""
+            lines.append(f"  control:  none{why}; the difference includes the machines' difference")
         else:
             lines.append(f"  control:  {c.describe(lambda v: fmt_num(v, unit))}")
         return lines
@@ -201,22 +144,33 @@ class _Judged:
 def _judged(entry: Entry, target: Samples, baseline: Samples, options: dict[str, Any]) -> _Judged:
     stored, given = entry.get("windows"), options.get("windows")
     if stored is None or given is None:
-        return _Judged(baseline, target, windows=False)
+        why = ""
+        if given is not None:
+            why = "the baseline entry has no time windows; record it again to judge windows"
+        elif stored is not None:
+            why = "the baseline entry has time windows, this call none; pass windows="
+        return _Judged(baseline, target, windows=False, why_not=why)
     base_windows = as_values(stored, "the baseline entry's windows")
     target_windows = as_values(given, "windows")
     base_control = entry.get("control")
     target_control = options.get("control")
     name = options.get("control_name") or entry.get("control_name") or "control"
+    why_not = ""
     if entry.get("control_name", name) != name:
         base_control = target_control = None  # different controls say nothing about each other
+        why_not = f"the baseline entry's control is {entry.get('control_name')!r}, not {name!r}"
+    elif target_control is not None and base_control is None:
+        why_not = "the baseline entry has no control; record it again"
+    elif base_control is not None and target_control is None:
+        why_not = f"the baseline entry has a {name!r} control, this call none"
     calibrated, calibration = calibrate(
         target_windows,
         None if base_control is None else as_values(base_control, "the baseline's control"),
         None if target_control is None else as_values(target_control, "control"),
         str(name),
-        str(options.get("calibration") or "shift"),
+        str(options.get("calibration") or "ratio"),
     )
-    return _Judged(base_windows, calibrated, windows=True, calibration=calibration)
+    return _Judged(base_windows, calibrated, windows=True, calibration=calibration, why_not=why_not)
 
 
 class DistributionComparator:
@@ -285,6 +239,14 @@ class DistributionComparator:
             if judged.windows
             else None,
             "calibration": None if judged.calibration is None else judged.calibration.evidence(),
+            # What the test ran on, so that a chart can be drawn from the evidence alone: the
+            # windows (the target's after calibration); per-request samples are not repeated.
+            "judged": {
+                "baseline": [_round6(float(v)) for v in judged.baseline],
+                "target": [_round6(float(v)) for v in judged.target],
+            }
+            if judged.windows
+            else None,
             "note": rule.note,
         }
         least = MIN_WINDOWS if judged.windows else rule.min_samples
@@ -313,6 +275,12 @@ class DistributionComparator:
         effect = hodges_lehmann(judged.baseline, judged.target, rule.alpha)
         significant = p < rule.alpha
         failed = significant and rule.fails(effect)
+        detectable = rule.detectable(effect, logs=effect.shift is None)
+        detects_line, detects_short = detects_text(
+            detectable, unit, "this run's spread; drift between runs is not in it", DETECTION_POWER
+        )
+        # A pass says what it could have caught in the headline; a failure did catch it.
+        detects_short = "" if failed else detects_short
         evidence |= {
             "method": f"mann-whitney-u + hodges-lehmann ({effect.method}"
             + (", time windows" if judged.windows else "")
@@ -324,6 +292,10 @@ class DistributionComparator:
             "shift": effect.shift,
             "p_value": p,
             "significant": significant,
+            "tolerance_band": rule.band(float(np.median(judged.baseline))),
+            # The harmful direction's (for ``either``: the increase); all in "detectable".
+            "detectable_ratio": next(iter(detectable.values())),
+            "detectable": {**detectable, "power": DETECTION_POWER},
         }
         base_sum, target_sum = evidence["baseline"], evidence["target"]
         confidence = fmt_pct(1 - rule.alpha, signed=False)
@@ -348,6 +320,7 @@ class DistributionComparator:
             f"  rule:     fail if p < alpha and {rule.what()} is {rule.breach()} "
             f"(tolerance {fmt_pct(rule.tolerance, signed=False)}, "
             f"{direction_phrase(rule.direction)})",
+            detects_line,
         ]
         if rule.note:
             lines.append(f"  compared: {rule.note}")
@@ -359,22 +332,19 @@ class DistributionComparator:
             baseline=shorten(_typical(base_sum, unit)),
             target=shorten(_typical(target_sum, unit)),
             change=shorten(f"{fmt_ratio(effect.ratio)}, p={p:.2g}"),
-            message="\n".join([self._headline(key, rule, effect, significant, unit), *lines]),
+            message="\n".join(
+                [self._headline(key, rule, effect, significant, unit, detects_short), *lines]
+            ),
             evidence=evidence,
         )
 
     @staticmethod
-    def _headline(key: str, rule: _Rule, effect: Effect, significant: bool, unit: str) -> str:
-        ratio, details = effect.ratio, []
-        if ratio > 1:
-            change = f"{fmt_ratio(ratio)} {_word(unit, True)} than baseline"
-        elif ratio < 1:
-            change = f"{fmt_pct(1 - ratio, signed=False)} {_word(unit, False)} than baseline"
-            details.append(fmt_ratio(ratio))
-        else:
-            change = "same as baseline"
-        if significant:
-            details.append(f"allowed {rule.bound()}")
-        else:
-            details.append(f"not significant at alpha {rule.alpha:g}")
+    def _headline(
+        key: str, rule: _Rule, effect: Effect, significant: bool, unit: str, detects: str
+    ) -> str:
+        change = rule.change(effect.ratio, "baseline", unit)  # the unit shown: maybe the entry's
+        details = [fmt_ratio(effect.ratio)] if effect.ratio < 1 else []
+        details.append(rule.significance(significant))
+        if detects:
+            details.append(detects)
         return f"{key}: {change} ({', '.join(details)})"

@@ -7,6 +7,7 @@ Comparators judge a value against a stored baseline entry (and record one); judg
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
 
 from ..verdict import Comparator
 from .exact import ExactComparator
@@ -16,6 +17,8 @@ from .shape import ShapeComparator
 
 __all__ = ["COMPARATORS", "JUDGES", "comparator_for", "judge_for"]
 
+T = TypeVar("T")
+
 
 def _distribution() -> Comparator:
     # numpy and scipy load when a distribution is first judged, not at start-up (+0.1 s).
@@ -24,14 +27,14 @@ def _distribution() -> Comparator:
     return DistributionComparator()
 
 
-class _Registry(Mapping[str, Comparator]):
-    """Comparators by kind, each built on first use."""
+class _Registry(Mapping[str, T]):
+    """Comparators (or judges) by kind, each built on first use."""
 
-    def __init__(self, factories: dict[str, Callable[[], Comparator]]) -> None:
+    def __init__(self, factories: dict[str, Callable[[], T]]) -> None:
         self._factories = factories
-        self._built: dict[str, Comparator] = {}
+        self._built: dict[str, T] = {}
 
-    def __getitem__(self, kind: str) -> Comparator:
+    def __getitem__(self, kind: str) -> T:
         if kind not in self._built:
             self._built[kind] = self._factories[kind]()
         return self._built[kind]
@@ -51,7 +54,15 @@ COMPARATORS: Mapping[str, Comparator] = _Registry(
         "distribution": _distribution,
     }
 )
-JUDGES: dict[str, Judge] = {judge.kind: judge for judge in (LimitJudge(),)}
+
+
+def _paired() -> Judge:
+    from .paired import PairedJudge  # numpy and scipy, as for distribution
+
+    return PairedJudge()
+
+
+JUDGES: Mapping[str, Judge] = _Registry({"limit": LimitJudge, "paired": _paired})
 
 
 def comparator_for(kind: str) -> Comparator:
