@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -32,7 +34,7 @@ from .samples import LoadSamples
 if TYPE_CHECKING:
     from ..config import TargetEnv
 
-__all__ = ["LoadDriver", "LoadError", "LoadRun"]
+__all__ = ["LoadDriver", "LoadError", "LoadRun", "master_args"]
 
 # The locustfile has Locust write its stats history every second (docs/performance.md).
 PROGRESS_EVERY_S = 1.0
@@ -40,6 +42,7 @@ PROGRESS_EVERY_S = 1.0
 START_MARGIN_S = 30.0
 STOP_TIMEOUT_S = 5.0
 KILL_WAIT_S = 10.0
+MASTER_PORTS = range(20000, 32768)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +120,7 @@ class LoadDriver:
             "WARNING",
         ]
         if p.workers:
-            command += ["--processes", str(p.workers)]
+            command += ["--processes", str(p.workers), *master_args()]
         return command
 
     def environment(
@@ -224,6 +227,38 @@ class LoadDriver:
             log=log,
             seconds=seconds,
         )
+
+
+def master_args() -> list[str]:
+    """Where a master and its ``--processes`` workers talk: loopback only, and a free port.
+
+    Locust's default is port 5557 on every interface: two runs with workers on one machine
+    (two gates, parallel tests) would collide, and the channel would be open to the network.
+    The port is picked below the kernel's ephemeral range, where no client's source port lands.
+    """
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = MASTER_PORTS.stop
+    ports = range(MASTER_PORTS.start, min(MASTER_PORTS.stop, ephemeral))
+    port = 0
+    for candidate in random.sample(ports, min(50, len(ports))):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            port = candidate
+            break
+    if not port:  # nothing free down there: the kernel's pick
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+    host = "127.0.0.1"
+    return [
+        *("--master-bind-host", host, "--master-bind-port", str(port)),
+        *("--master-host", host, "--master-port", str(port)),
+    ]
 
 
 def _side_variables(
