@@ -1,8 +1,8 @@
 """The performance suite as an operator runs it: record on a clean docpipe, compare clean (pass),
 then deploy ``slow_api`` and see the latency comparison fail with the whole story.
 
-Short loads (15 s) keep it near 90 s; the effect size is generous (``slow_api=2``: every
-route about 3x slower, as the client sees it) so that a busy machine cannot hide it. The fine
+Short loads (15 s) keep it near 90 s; the effect size is generous (``slow_api=4``: every
+route about 5x slower, as the client sees it) so that a busy machine cannot hide it. The fine
 figures (+25%, 20 A/A repetitions) are ``benchmarks/gate_accuracy.py``'s job, not a test's.
 """
 
@@ -33,10 +33,13 @@ LOAD = {
     "warmup_s": 2,
 }
 # The clean comparison must never fail on a busy machine: allow a typical request 30% slower;
-# slow_api=2 makes every route about 3x slower as the client sees it (benchmarks/slow_api.py).
+# slow_api=4 makes every route about 5x slower as the client sees it (benchmarks/slow_api.py).
+# The fault burns CPU, which slows the TCP control too on a machine with a hog, and the
+# calibration divides that part away: slow_api=2 (3x) came out at 1.5x, inside the interval
+# rule's reach of a 15 s run (seen once in CI). How often the rule errs: the benchmark.
 LATENCY_TOLERANCE = 0.3
 RELAXED_SLO = {"api_p95_ms": 5000, "db_p95_ms": 5000, "external_ms": 5000, "error_ratio": 0.05}
-FAULT = "slow_api=2"
+FAULT = "slow_api=4"
 SUITE_TIMEOUT_S = 120
 
 
