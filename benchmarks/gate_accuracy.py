@@ -48,6 +48,7 @@ from pytest_prodval.baseline.kinds.paired import PairedJudge  # noqa: E402
 from pytest_prodval.baseline.stats.ranks import p_value  # noqa: E402
 from pytest_prodval.config import load_config  # noqa: E402
 from pytest_prodval.load.driver import LoadDriver  # noqa: E402
+from pytest_prodval.load.samples import CONTROL_HTTP  # noqa: E402
 from pytest_prodval.safety.load_caps import effective_profile  # noqa: E402
 from pytest_prodval.target import sync_client  # noqa: E402
 from suites.performance.test_load import (  # noqa: E402
@@ -69,6 +70,7 @@ class Side:
 
     endpoint: Endpoint
     control: list[float]  # TCP connect times to that side's API port
+    static: list[float]  # a static endpoint on the same host (load.control_url; target only)
 
     @property
     def samples(self) -> np.ndarray:
@@ -78,7 +80,9 @@ class Side:
 def side(samples: LoadSamples, route: str, warmup_s: float, control_side: bool) -> Side:
     endpoints = samples.control_side if control_side else samples.endpoints
     tcp = endpoints[CONTROL].after(warmup_s).latencies()
-    return Side(endpoints[route].after(warmup_s), [float(v) for v in tcp])
+    static = endpoints.get(CONTROL_HTTP)
+    static_ms = [] if static is None else [float(v) for v in static.after(warmup_s).latencies()]
+    return Side(endpoints[route].after(warmup_s), [float(v) for v in tcp], static_ms)
 
 
 # --- the rules ----------------------------------------------------------------------------
@@ -99,23 +103,26 @@ def paired_rule(target: Side, control: Side) -> bool:
     return verdict.failed
 
 
-def historic_verdict(base: Side, target: Side) -> tuple[bool, float]:
-    """The performance suite's historic rule: failed, and the slowdown it could detect."""
+def historic_verdict(
+    base: Side, target: Side, static: bool = False, tolerance: float = TOLERANCE
+) -> tuple[bool, float]:
+    """The performance suite's historic rule: failed, and the slowdown it could detect
+    (``static``: calibrated by the static endpoint instead of TCP connect)."""
     comparator = DistributionComparator()
     options = {
         "unit": "ms",
-        "tolerance": TOLERANCE,
+        "tolerance": tolerance,
         "alpha": ALPHA,
         "decision": "interval",
         "min_samples": 10,
-        "control_name": CONTROL,
+        "control_name": CONTROL_HTTP if static else CONTROL,
         "calibration": "ratio",
     }
     entry, _ = comparator.record(
         KEY,
         list(map(float, base.samples)),
         windows=window_medians(base.endpoint),
-        control=base.control,
+        control=base.static if static else base.control,
         **options,
     )
     verdict = comparator.compare(
@@ -123,7 +130,7 @@ def historic_verdict(base: Side, target: Side) -> tuple[bool, float]:
         entry,
         list(map(float, target.samples)),
         windows=window_medians(target.endpoint),
-        control=target.control,
+        control=target.static if static else target.control,
         **options,
     )
     return verdict.failed, float(verdict.evidence.get("detectable_ratio") or float("nan"))
@@ -198,6 +205,14 @@ class Tally:
             failed, detectable = historic_verdict(base, green)
             _count(
                 self.results, "historic", "prodval: TCP ctl, ratio, interval", route, case, failed
+            )
+            for tolerance in (TOLERANCE, 0.25):
+                static_failed, _ = historic_verdict(base, green, True, tolerance)
+                rule = f"static ctl, ratio, interval {tolerance:.0%}"
+                _count(self.results, "historic", rule, route, case, static_failed)
+            wide_failed, _ = historic_verdict(base, green, False, 0.25)
+            _count(
+                self.results, "historic", "TCP ctl, ratio, interval 25%", route, case, wide_failed
             )
             for rule, judge in ANCHORS.items():
                 _count(self.results, "historic", rule, route, case, judge(base, green))
