@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from docpipe.control import run_docpipe
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -258,13 +259,7 @@ class Tally:
 
 
 def docpipe(home: Path, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "docpipe", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = run_docpipe(home, *args)
     if result.returncode != 0:
         raise SystemExit(f"docpipe {' '.join(args)} failed: {result.stderr.strip()[-500:]}")
     return result.stdout

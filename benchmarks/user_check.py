@@ -47,6 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from docpipe.control import run_docpipe  # noqa: E402
+
 from pytest_prodval import Baseline, BaselineMismatch, Entry, Timings, Verdict  # noqa: E402
 from pytest_prodval.config import TargetEnv, load_config  # noqa: E402
 from pytest_prodval.safety.redaction import Redactor  # noqa: E402
@@ -82,13 +84,7 @@ Measured = dict[str, dict[str, list[Timings]]]  # route -> control -> runs
 
 
 def docpipe(home: Path, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "docpipe", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = run_docpipe(home, *args)
     if result.returncode != 0:
         raise SystemExit(f"docpipe {' '.join(args)} failed: {result.stderr.strip()[-500:]}")
     return result.stdout
