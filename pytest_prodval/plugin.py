@@ -133,20 +133,14 @@ def control_api_as(
     """Factory: ``control_api_as("operator")`` is a client of the control deployment's API.
 
     Only with ``--control-env``; without one, asking for a client fails the check."""
-    from .target import sync_client
+    if control_target is None:
 
-    clients: dict[str, httpx.Client] = {}
-
-    def for_role(role: str) -> httpx.Client:
-        if control_target is None:
+        def no_control(role: str) -> httpx.Client:
             pytest.fail("no control deployment: pass --control-env NAME (ini prodval_control_env)")
-        if role not in clients:
-            clients[role] = sync_client(control_target, role)
-        return clients[role]
 
-    yield for_role
-    for client in clients.values():
-        client.close()
+        yield no_control
+        return
+    yield from _clients_by_role(control_target)
 
 
 @pytest.fixture(scope="session")
@@ -171,13 +165,18 @@ def api_anonymous(target: TargetEnv) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def api_as(target: TargetEnv) -> Iterator[Callable[[str], httpx.Client]]:
     """Factory: ``api_as("viewer")`` is a client authenticated as that role."""
+    yield from _clients_by_role(target)
+
+
+def _clients_by_role(env: TargetEnv) -> Iterator[Callable[[str], httpx.Client]]:
+    """One client per role of ``env``, made on first use, closed when the fixture ends."""
     from .target import sync_client
 
     clients: dict[str, httpx.Client] = {}
 
     def for_role(role: str) -> httpx.Client:
         if role not in clients:
-            clients[role] = sync_client(target, role)
+            clients[role] = sync_client(env, role)
         return clients[role]
 
     yield for_role
