@@ -26,6 +26,7 @@ from .errors import (
     ReadOnlyViolation,
     TargetUnreachable,
     TimingError,
+    Undecided,
     UnreadableAnswer,
 )
 
@@ -106,6 +107,7 @@ __all__ = [
     "TimingError",
     "Timings",
     "TlsExpectations",
+    "Undecided",
     "UnreadableAnswer",
     "Verdict",
     "__version__",

@@ -14,6 +14,7 @@
     ├── CheckTimedOut        a check ran out of its time budget
     ├── LoadError            the load generator could not run (also a RuntimeError)
     ├── TimingError          time_requests could not time enough requests (also an AssertionError)
+    ├── Undecided            nothing shows the release good or bad: the session stops, exit 3
     ├── GateUsageError       a bad prodval-gate argument
     └── InconsistentFacts    gate phase outcomes no run can produce (also a ValueError)
 
@@ -37,6 +38,7 @@ __all__ = [
     "ReadOnlyViolation",
     "TargetUnreachable",
     "TimingError",
+    "Undecided",
     "UnreadableAnswer",
 ]
 
@@ -96,6 +98,13 @@ class LoadError(ProdvalError, RuntimeError):
 
 class TimingError(ProdvalError, AssertionError):
     """``time_requests`` could not time enough requests: too many failed, or time ran out."""
+
+
+class Undecided(ProdvalError):
+    """Nothing this run can measure shows the release good or bad (in paired mode: the
+    control deployment failed). Raised in a check or fixture, it ends the session: that check
+    is reported skipped with the reason, no further check runs, pytest exits 3 and the summary
+    says ``"undecided"``; the gate neither passes nor rolls back (docs/gate.md)."""
 
 
 class GateUsageError(ProdvalError):

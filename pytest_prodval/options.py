@@ -175,6 +175,7 @@ class RunOptions:
     load_workers: int = 0
     confirm_destructive: str | None = None
     control_env: str | None = None
+    baseline_named: bool = False  # --baseline or the ini key, not the default path
 
     def shown(self, path: Path) -> Path:
         """``path`` as the user would write it: relative to where pytest was started."""
@@ -198,6 +199,7 @@ class RunOptions:
                 "another deployment than the target (--target-env)"
             )
         baseline = read.path("prodval_baseline")
+        baseline_named = baseline is not None
         if baseline is None and target_env is not None:
             baseline = read.rootdir / DEFAULT_BASELINE.format(env=target_env)
         return cls(
@@ -213,6 +215,7 @@ class RunOptions:
             load_workers=read.count("prodval_load_workers"),
             confirm_destructive=read.text("prodval_confirm_destructive"),
             control_env=control_env,
+            baseline_named=baseline_named,
         )
 
 

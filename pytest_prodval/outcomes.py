@@ -20,7 +20,7 @@ import pytest
 
 from .baseline.keys import entry_key, test_key
 from .baseline.verdict import Status, Verdict
-from .errors import CheckTimedOut, TargetUnreachable, UnreadableAnswer
+from .errors import CheckTimedOut, TargetUnreachable, Undecided, UnreadableAnswer
 from .unreachable import explain, user_traceback
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class CheckOutcomes:
         self.seen = seen
         self.budget = budget
         self.on_verdict = on_verdict
+        # Why the session stopped without a verdict (``Undecided``); the first reason wins.
+        self.undecided: str | None = None
 
     def key(self, item: pytest.Item) -> str:
         return item.stash.get(_TEST_KEY, None) or test_key(item, self.rootdir)
@@ -78,6 +80,9 @@ class CheckOutcomes:
         if call.excinfo is not None:
             call.excinfo, one_line = self._clearer(item, call.excinfo)
         report: pytest.TestReport = yield
+        if call.excinfo is not None and call.excinfo.errisinstance(Undecided):
+            self._stop_undecided(item, report, str(call.excinfo.value))
+            return report
         if one_line is not None and report.failed:
             report.longrepr = one_line
         if _TEST_KEY in item.stash:
@@ -86,6 +91,14 @@ class CheckOutcomes:
             if report.failed and self.key(item) not in self.seen.failed_tests:
                 self.on_verdict(item, self._failure_verdict(item, report, call))
         return report
+
+    def _stop_undecided(self, item: pytest.Item, report: pytest.TestReport, reason: str) -> None:
+        """Neither a pass nor a failure: skipped with the reason, and no further check runs."""
+        self.undecided = self.undecided or reason
+        path, line, _ = item.location
+        report.outcome = "skipped"
+        report.longrepr = (str(path), (line or 0) + 1, f"undecided: {reason}")
+        item.session.shouldstop = f"prodval: undecided: {reason}"
 
     def _failure_verdict(
         self, item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]

@@ -7,6 +7,7 @@ Nothing happens unless a target environment is chosen (``--target-env`` or the
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", reports.SEVERITY_MARKER_HELP)
     options = RunOptions.from_config(config)
     if options.target_env is None:
+        if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+            config.pluginmanager.register(NoTargetOnWorkers(), "prodval-no-target")
         return
     from .config import load_config
     from .errors import ConfigError
@@ -94,6 +97,12 @@ class XdistHooks:
     def __init__(self, session: ProdvalSession) -> None:
         self.session = session
 
+    def pytest_configure_node(self, node: Any) -> None:
+        from .session import API_UNREACHABLE_KEY
+
+        # After the controller's session start, where the API was probed once for everyone.
+        node.workerinput[API_UNREACHABLE_KEY] = self.session.api_unreachable
+
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         from .session import USAGE_ERROR_KEY, WORKER_OUTPUT_KEY
 
@@ -101,6 +110,65 @@ class XdistHooks:
         payload = output.get(WORKER_OUTPUT_KEY)
         if payload is not None:
             self.session.merge_worker(payload, output.get(USAGE_ERROR_KEY))
+
+
+# The fixtures that need a target environment: a selected check using one, without a target
+# chosen, makes the whole run a usage error before anything runs.
+_TARGET_FIXTURES = frozenset(
+    {
+        "target",
+        "control_target",
+        "api",
+        "api_anonymous",
+        "api_as",
+        "control_api_as",
+        "async_api",
+        "db",
+        "baseline",
+        "prodval_load",
+    }
+)
+
+
+_NO_TARGET_KEY = "prodval_no_target"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _SESSION in config.stash or config.option.collectonly:
+        return
+    using = [item for item in items if _TARGET_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    if not using:
+        return
+    checks = "check uses" if len(using) == 1 else "checks use"
+    message = (
+        f"{NO_TARGET}; {len(using)} selected {checks} its fixtures ({using[0].nodeid}"
+        + (", ..." if len(using) > 1 else "")
+        + ")"
+    )
+    if not hasattr(config, "workerinput"):
+        raise pytest.UsageError(message)
+    # A worker that raised would crash xdist's controller: it runs nothing, and the
+    # controller (NoTargetOnWorkers) ends the run with the usage error.
+    config.hook.pytest_deselected(items=list(items))
+    items.clear()
+    config.workeroutput[_NO_TARGET_KEY] = message  # type: ignore[attr-defined]
+
+
+class NoTargetOnWorkers:
+    """xdist's controller without a target environment: ends with a worker's usage error."""
+
+    def __init__(self) -> None:
+        self.message: str | None = None
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        self.message = self.message or getattr(node, "workeroutput", {}).get(_NO_TARGET_KEY)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.message is not None:
+            sys.stderr.write(f"ERROR: {self.message}\n")
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def active_session(config: pytest.Config) -> ProdvalSession:

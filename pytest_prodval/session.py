@@ -26,7 +26,7 @@ from .baseline.store import BaselineFile
 from .baseline.verdict import Entry, Verdict
 from .budget import TimeBudget
 from .config import TargetEnv, ca_file_problem
-from .errors import BaselineError, FileWriteError
+from .errors import BaselineError, FileWriteError, TargetUnreachable
 from .observations import Observations, unused_entries
 from .options import RunOptions
 from .outcomes import CheckOutcomes
@@ -36,7 +36,7 @@ from .report.terminal import TerminalOutput
 from .safety.guards import SafetyGuards, check_recording_allowed
 from .safety.redaction import Redactor
 from .safety.report_redaction import ReportRedaction, redact_verdict
-from .target import fetch_target_version
+from .target import probe_api
 
 if TYPE_CHECKING:
     from .baseline.assertions import Baseline
@@ -45,9 +45,17 @@ __all__ = ["WORKER_OUTPUT_KEY", "ProdvalSession"]
 
 WORKER_OUTPUT_KEY = "prodval_observations"
 USAGE_ERROR_KEY = "prodval_usage_error"
+API_UNREACHABLE_KEY = "prodval_api_unreachable"
+# The fixtures whose checks need the API to answer at all.
+_API_FIXTURES = frozenset({"api", "api_as", "api_anonymous", "async_api", "prodval_load"})
 MSG_EMPTY_BASELINE = (
     "{path}: the baseline has no entries, but {count} selected {checks} the baseline fixture; "
     "record it first with --record-baseline against a known-good release"
+)
+MSG_NO_BASELINE_FILE = (
+    "{path}: no such baseline file, but {count} selected {checks} the baseline fixture; "
+    "check the --baseline path, or record one with --record-baseline against a known-good "
+    "release"
 )
 
 
@@ -76,7 +84,10 @@ class ProdvalSession:
         self.written: BaselineWrite | None = None
         self.unused: list[str] = []
         self.summary_error: str | None = None
+        self.summary_written = False
         self.usage_error: str | None = None  # an xdist worker's, for the controller to end with
+        # Why no connection to the API could be made at the session's start, else None.
+        self.api_unreachable: str | None = None
         check_recording_allowed(options, env)
         try:
             self.baseline = BaselineFile.load(options.baseline_path)
@@ -108,22 +119,38 @@ class ProdvalSession:
             problem = None if env is None else ca_file_problem(env)
             if problem is not None:
                 raise pytest.UsageError(problem)
-        if not self.is_worker:
-            self.target_version = fetch_target_version(self.env)
+        if self.is_worker:
+            self.api_unreachable = self.config.workerinput.get(API_UNREACHABLE_KEY)  # type: ignore[attr-defined]
+        else:
+            probe = probe_api(self.env)
+            self.target_version, self.api_unreachable = probe.version, probe.unreachable
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """An API that could not be reached at the start: its checks fail at once, with why,
+        instead of each waiting out its own connection attempt. (Not tryfirst: after
+        CheckOutcomes names the check, before pytest's own hook sets up its fixtures.)"""
+        if self.api_unreachable and _API_FIXTURES & set(getattr(item, "fixturenames", ())):
+            raise TargetUnreachable(
+                f"{self.api_unreachable} (at the session's start; not tried again)"
+            )
 
     @pytest.hookimpl(tryfirst=True)  # an xdist worker: before it reports its collection
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Comparing with a baseline file that has no entries at all is a usage error, before
         any check runs (``--collect-only`` too): every comparison would fail as a missing
-        entry, which a gate reads as a bad release. A file that does not exist yet stays a
-        per-check "no baseline entry" (a project that only judges limits never writes one).
+        entry, which a gate reads as a bad release. So is a file named with ``--baseline`` (or
+        the ini key) that does not exist: a typo. The default path that does not exist yet stays
+        a per-check "no baseline entry" (a project that only judges limits never writes one).
         """
-        if self.options.record or not self.baseline.exists or self.baseline.entries:
+        if self.options.record or self.baseline.entries:
+            return
+        if not self.baseline.exists and not self.options.baseline_named:
             return
         using = sum("baseline" in getattr(item, "fixturenames", ()) for item in session.items)
         if not using:
             return
-        message = MSG_EMPTY_BASELINE.format(
+        template = MSG_EMPTY_BASELINE if self.baseline.exists else MSG_NO_BASELINE_FILE
+        message = template.format(
             path=self.baseline_display,
             count=using,
             checks="check uses" if using == 1 else "checks use",
@@ -184,6 +211,10 @@ class ProdvalSession:
             # What pytest prints for a usage error, and its exit code: the workers ran nothing.
             sys.stderr.write(f"ERROR: {self.usage_error}\n")
             session.exitstatus = exitstatus = pytest.ExitCode.USAGE_ERROR
+        if self.outcomes.undecided is not None:
+            # Not a failure of the release, not a pass: pytest's "internal error" code, which
+            # the gate reads with the summary's reason (docs/gate.md).
+            session.exitstatus = exitstatus = pytest.ExitCode.INTERNAL_ERROR
         self.seen.verdicts.sort(key=lambda pair: (pair[0], pair[1].key))
         self.unused = unused_entries(self.baseline, self.seen, self.rootdir)
         self.written = self.recorder.finish(self.seen, self.unused, self.target_version)
@@ -192,8 +223,11 @@ class ProdvalSession:
         if self.written is not None and self.written.error is not None:
             # One line in the terminal (TerminalOutput), not a traceback; never exit 0.
             session.exitstatus = exitstatus = exitstatus or pytest.ExitCode.INTERNAL_ERROR
+        if session.config.option.collectonly:
+            return  # nothing ran: an empty summary would replace the last run's
         try:
             write_summary(self, int(exitstatus))
+            self.summary_written = True
         except FileWriteError as exc:
             self.summary_error = str(exc)
             session.exitstatus = exitstatus or pytest.ExitCode.INTERNAL_ERROR

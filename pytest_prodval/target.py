@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import ssl
 import subprocess
@@ -19,11 +20,12 @@ if TYPE_CHECKING:
     from .config import TargetEnv
 
 __all__ = [
+    "ApiProbe",
     "async_client",
     "client_options",
     "close_pool",
     "create_pool",
-    "fetch_target_version",
+    "probe_api",
     "suite_commit",
     "sync_client",
 ]
@@ -166,21 +168,37 @@ async def close_pool(pool: asyncpg.Pool, env: TargetEnv) -> None:
         pool.terminate()
 
 
-def fetch_target_version(env: TargetEnv) -> str | None:
-    """The release the target reports at ``api.version_path``, or None when it cannot say."""
-    if env.api.version_path is None:
-        return None
+@dataclasses.dataclass(frozen=True)
+class ApiProbe:
+    """What the session's first exchange with the API found."""
+
+    version: str | None = None  # the release at ``api.version_path``, when it says
+    unreachable: str | None = None  # one line when no connection could be made at all
+
+
+def probe_api(env: TargetEnv) -> ApiProbe:
+    """One exchange with the API at session start: its release, or why it cannot be reached.
+
+    Only a connection that could not be made (refused, no route, DNS, TLS, connect timeout)
+    counts as unreachable: an API that answers slowly or wrongly is for the checks to judge.
+    """
     import httpx
+
+    from .unreachable import explain
 
     try:
         with sync_client(env) as client:
-            response = client.get(env.api.version_path)
+            response = client.get(env.api.version_path or "/")
+            if env.api.version_path is None:
+                return ApiProbe()
             response.raise_for_status()
             value = response.json().get(env.api.version_field)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        return ApiProbe(unreachable=explain(exc, env))
     except (httpx.HTTPError, OSError, ValueError, AttributeError, LookupError):
         # OSError: an unreadable api.ca_file; the checks report it, one line each.
-        return None
-    return None if value is None else str(value)
+        return ApiProbe()
+    return ApiProbe(version=None if value is None else str(value))
 
 
 def suite_commit(rootdir: Path) -> str | None:

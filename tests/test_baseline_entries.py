@@ -164,6 +164,30 @@ def test_a_baseline_with_entries_but_none_for_a_check_fails_only_that_check(
     result.stdout.fnmatch_lines(["*no baseline entry 'test_checks.py::test_compares::x'*"])
 
 
+@pytest.mark.parametrize(
+    "extra", [[], ["--collect-only"], ["-n", "2"]], ids=["run", "collect-only", "xdist"]
+)
+def test_a_named_baseline_file_that_does_not_exist_is_a_usage_error_before_any_check_runs(
+    empty_baseline: pytest.Pytester, extra: list[str]
+) -> None:
+    # Before: a typo in --baseline failed every comparing check, one by one, as missing.
+    result = empty_baseline.runpytest("--target-env=local", "--baseline=locl.json", *extra)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.stderr.lines if line.strip()] == [
+        "ERROR: locl.json: no such baseline file, but 1 selected check uses the baseline "
+        "fixture; check the --baseline path, or record one with --record-baseline against a "
+        "known-good release"
+    ]
+    assert not (empty_baseline.path / "ran").exists()
+
+
+def test_the_default_baseline_path_may_not_exist_yet(empty_baseline: pytest.Pytester) -> None:
+    # baselines/local.json is the default: a project's first run, before anything was recorded.
+    result = empty_baseline.runpytest("--target-env=local")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*no baseline entry 'test_checks.py::test_compares::x'*"])
+
+
 def test_the_gates_preflight_refuses_an_empty_baseline_without_a_rollback(tmp_path: Path) -> None:
     # Before: the gate ran the suites, every comparison failed as missing, and it rolled back.
     with FakeTarget() as target:

@@ -445,6 +445,28 @@ def test_a_run_whose_every_check_was_skipped_is_a_misuse_not_a_pass(project: Pro
     assert project.rollback_count() == 0
 
 
+UNDECIDED = """
+from pytest_prodval import Undecided
+
+
+def pytest_runtest_setup(item):
+    raise Undecided("the control deployment blue failed under load")
+"""
+
+
+def test_an_undecided_run_is_neither_a_pass_nor_a_rollback(project: Project) -> None:
+    (project.path / "conftest.py").write_text(UNDECIDED)
+    result = run_gate(project.path, gate_args(project))
+    assert result.returncode == 3, result.stderr
+    record = project.record()
+    assert record["decision"] == "undecided"
+    assert record["reason"] == (
+        "undecided: the control deployment blue failed under load; nothing shows the release "
+        "bad or good, so it is not rolled back"
+    )
+    assert project.rollback_count() == 0
+
+
 def test_reports_older_than_the_run_are_no_evidence(tmp_path: Path) -> None:
     junit, summary = tmp_path / "suites.xml", tmp_path / "suites-summary.json"
     junit.write_text('<testsuites><testsuite><testcase name="a"/></testsuite></testsuites>')

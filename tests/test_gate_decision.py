@@ -10,6 +10,7 @@ every combination: exit 0 alone is never a pass.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 
@@ -453,3 +454,15 @@ def test_an_internal_error_before_any_check_failed_is_undecided_never_a_rollback
     # Its JUnit shows a check that had failed: that is the release's, rolled back.
     step = decide(facts(None, outcome(3), None, None, (None, None), FAILED_EVIDENCE))
     assert step == Step("rollback", "pytest hit an internal error (pytest exit 3)")
+
+
+def test_an_undecided_run_names_its_reason_and_is_rolled_back_only_after_a_failed_check() -> None:
+    reason = "the control deployment blue failed under load (error ratio 40.0% ...)"
+    for evidence in (COMPLETE, FAILED_EVIDENCE):
+        says = dataclasses.replace(evidence, undecided=reason)
+        step = decide(facts(None, outcome(3), None, None, (None, None), says))
+        if evidence is COMPLETE:
+            assert (step.decision, step.exit_code) == ("undecided", EXIT_MISUSE)
+            assert step.reason.startswith(f"undecided: {reason}; nothing shows the release")
+        else:
+            assert step == Step("rollback", "pytest hit an internal error (pytest exit 3)")

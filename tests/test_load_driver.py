@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_prodval.config import TargetEnv, load_config
-from pytest_prodval.load.driver import LoadDriver
+from pytest_prodval.load.driver import LoadDriver, LoadRun
 from pytest_prodval.options import RunOptions
 from pytest_prodval.safety import load_caps as caps
 from pytest_prodval.safety.load_caps import effective_profile
@@ -155,6 +155,55 @@ def test_a_target_that_starts_failing_stops_the_load_early(
     assert result.stopped_early is not None  # type: ignore[attr-defined]
     assert "passed the limit 10.0%" in result.stopped_early  # type: ignore[attr-defined]
     assert result.seconds < 30  # type: ignore[attr-defined]
+
+
+def paired(tmp_path: Path, target_url: str, control_url: str, load: str) -> LoadRun:
+    """One paired run: ``local`` is the target, ``blue`` the control deployment."""
+    config = tmp_path / "prodval.yaml"
+    config.write_text(
+        "environments:\n"
+        + "".join(
+            f"  {name}:\n    api:\n      base_url: {url}\n      timeout: 2\n"
+            f"    credentials:\n      viewer:\n        api_key: viewer-key-1234\n"
+            f"    load: {load}\n"
+            for name, url in (("local", target_url), ("blue", control_url))
+        )
+    )
+    loaded = load_config(config)
+    env, control = loaded.environment("local"), loaded.environment("blue")
+    driver = LoadDriver(
+        env, effective_profile(env, 0, control), tmp_path / "reports", control=control
+    )
+    return driver.run(
+        LOCUSTFILE,
+        label="t",
+        documents=[DOCUMENT],
+        read_role="viewer",
+        control_documents=[DOCUMENT],
+    )
+
+
+FAILING_LOAD = "{users: 4, spawn_rate: 20, duration_s: 60, max_rps: 60, upload_every_s: 0}"
+
+
+def test_a_failing_control_stops_the_run_undecided_not_the_target_failed(
+    tmp_path: Path, fake_api: FakeApi, failing_api: FakeApi
+) -> None:
+    run = paired(tmp_path, fake_api.url, failing_api.url, FAILING_LOAD)
+    assert run.stopped_early is None
+    assert run.undecided is not None
+    assert run.undecided.startswith("the control deployment blue failed under load (error ratio")
+    assert run.undecided.endswith("the paired comparison says nothing about local")
+    assert run.seconds < 30
+
+
+def test_a_failing_target_beside_a_healthy_control_stops_early_naming_the_target(
+    tmp_path: Path, fake_api: FakeApi, failing_api: FakeApi
+) -> None:
+    run = paired(tmp_path, failing_api.url, fake_api.url, FAILING_LOAD)
+    assert run.undecided is None
+    assert run.stopped_early is not None
+    assert run.stopped_early.endswith("(load.stop_error_ratio) on local")
 
 
 def test_load_workers_2_runs_a_master_whose_two_workers_send_their_samples_back(

@@ -40,13 +40,46 @@ def test_without_a_target_environment_the_plugin_stays_out_of_the_way(
     assert "prodval:" not in result.stdout.str()
 
 
-def test_a_fixture_without_a_target_environment_says_how_to_choose_one(
+@pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_checks_using_its_fixtures_without_a_target_environment_are_one_usage_error(
+    pytester: pytest.Pytester, extra: list[str]
+) -> None:
+    # Before: every check errored with the same traceback (9 of them, ~236 lines), exit 1.
+    pytester.makepyfile(
+        "def test_a(target):\n    pass\n\n"
+        "def test_b(api):\n    pass\n\n"
+        "def test_plain():\n    pass\n"
+    )
+    result = pytester.runpytest(*extra)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.stderr.lines if line.strip()] == [
+        "ERROR: no target environment chosen: pass --target-env NAME (or set "
+        "prodval_target_env in the ini file); 2 selected checks use its fixtures "
+        "(test_checks_using_its_fixtures_without_a_target_environment_are_one_usage_error.py"
+        "::test_a, ...)"
+    ]
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_collecting_without_a_target_environment_lists_the_checks(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile("def test_it(target):\n    pass\n")
-    result = pytester.runpytest()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*no target environment chosen: pass --target-env NAME*"])
+    result = pytester.runpytest("--co", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*::test_it"])
+
+
+def test_collect_only_writes_no_summary(project: pytest.Pytester) -> None:
+    # Before: --co replaced the last run's summary with an empty one.
+    project.makepyfile("def test_it(baseline):\n    pass\n")
+    summary = project.path / "reports" / "prodval-summary.json"
+    summary.parent.mkdir()
+    summary.write_text("the last run's")
+    result = project.runpytest("--target-env=local", "--co", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    assert summary.read_text() == "the last run's"
+    assert "summary written" not in result.stdout.str()
 
 
 def test_the_header_shows_environment_urls_and_baseline(project: pytest.Pytester) -> None:

@@ -85,7 +85,8 @@ def test_each_failure_of_any_cause_is_one_failed_verdict_of_its_kind(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, refused_port: int
 ) -> None:
     result, summary = run(pytester, monkeypatch, refused_port)
-    result.assert_outcomes(passed=1, failed=4, errors=1, xfailed=1)
+    # The API did not answer the session's probe either: that check fails at its set-up.
+    result.assert_outcomes(passed=1, failed=3, errors=2, xfailed=1)
     failed = {
         c["nodeid"].split("::")[-1]: c for c in summary["comparisons"] if c["status"] == "failed"
     }

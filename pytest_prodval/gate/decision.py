@@ -16,9 +16,10 @@ without its reports, or that reported fewer checks than were collected, is a fai
 release may have killed the runner: ``os._exit(0)`` in a check); a run whose every check was
 skipped, or that recorded a baseline, validated nothing and is a misuse (exit 3).
 
-pytest's internal error (exit 3: a full disk under the reports, a broken plugin) says nothing
-about the release: rolled back only when its JUnit shows a check that had already failed,
-else undecided (exit 3), so that a runner's problem never rolls back a good release.
+pytest's internal error (exit 3: a full disk under the reports, a broken plugin, or a check
+that raised ``Undecided``, e.g. a control deployment that failed) says nothing about the
+release: rolled back only when its JUnit shows a check that had already failed, else
+undecided (exit 3), so that a runner's problem never rolls back a good release.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class Evidence:
     executed: int  # of them, not skipped
     recorded: bool = False  # the summary says the run recorded a baseline (record mode)
     failed: int = 0  # of them, failed or errored
+    undecided: str | None = None  # the summary's reason for stopping without a verdict
 
 
 # Kinds of evidence problems: a failure is rolled back, a misuse validated nothing (exit 3).
@@ -263,6 +265,14 @@ def decide(facts: Facts) -> Step:
         if _internal_error(suites) and not _failed_checks(facts.suites_evidence):
             _require(facts.rollback is None, "a rollback after an internal error, no check failed")
             _require(facts.verification is None, "a verification after an undecided run")
+            undecided = facts.suites_evidence.undecided if facts.suites_evidence else None
+            if undecided is not None:
+                return _finish(
+                    "undecided",
+                    EXIT_MISUSE,
+                    f"undecided: {undecided}; nothing shows the release bad or good, so it "
+                    "is not rolled back",
+                )
             return _finish(
                 "undecided",
                 EXIT_MISUSE,

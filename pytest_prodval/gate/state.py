@@ -110,6 +110,7 @@ def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
         (data.get("baseline") or {}).get("mode") == "record"
         or data.get("baseline_written") is not None
     )
+    undecided = data.get("undecided") if isinstance(data, dict) else None
     return Evidence(
         junit=junit_ok,
         summary=isinstance(data, dict),
@@ -117,6 +118,7 @@ def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
         executed=executed,
         recorded=bool(recorded),
         failed=failed,
+        undecided=undecided if isinstance(undecided, str) else None,
     )
 
 

@@ -54,14 +54,43 @@ class LoadRun:
     csv_prefix: Path
     log: Path
     seconds: float
+    target_name: str = "target"
+    control_name: str | None = None  # paired mode: the control deployment
 
     @property
     def stopped_early(self) -> str | None:
+        """Why the target's own errors stopped the run early; None if they did not."""
         stopped = self.samples.stopped
-        if stopped is None:
+        if stopped is None or stopped.get("side", "target") != "target":
             return None
+        where = f" on {self.target_name}" if self.control_name else ""
+        return f"stopped early: {self._ratio_text(stopped)}{where}"
+
+    @property
+    def undecided(self) -> str | None:
+        """Why this run cannot judge the target: the control deployment's errors (alone or
+        with the target's) stopped it. None otherwise. A check that meets this raises
+        ``Undecided``: a failing control says nothing about the release."""
+        stopped = self.samples.stopped
+        side = None if stopped is None else stopped.get("side", "target")
+        if stopped is None or side == "target":
+            return None
+        if side == "control":
+            return (
+                f"the control deployment {self.control_name} failed under load "
+                f"({self._ratio_text(stopped)}); the paired comparison says nothing about "
+                f"{self.target_name}"
+            )
         return (
-            f"stopped early: error ratio {float(stopped.get('ratio', 0)):.1%} after "
+            f"both {self.target_name} and the control deployment {self.control_name} failed "
+            f"under load ({self._ratio_text(stopped)}): a cause they share (the load "
+            "generator, the network, a dependency both use), not one release"
+        )
+
+    def _ratio_text(self, stopped: dict[str, object]) -> str:
+        ratio = stopped.get("ratio", 0)
+        return (
+            f"error ratio {float(ratio) if isinstance(ratio, (int, float)) else 0:.1%} after "
             f"{stopped.get('requests')} requests passed the limit "
             f"{self.profile.stop_error_ratio:.1%} (load.stop_error_ratio)"
         )
@@ -226,6 +255,8 @@ class LoadDriver:
             csv_prefix=prefix,
             log=log,
             seconds=seconds,
+            target_name=self.env.name,
+            control_name=self.control.name if self.control else None,
         )
 
 

@@ -41,6 +41,8 @@ def write_summary(run: ProdvalSession, exitstatus: int) -> None:
         "started_at": run.started_at,
         "finished_at": utcnow(),
         "pytest_exit_status": exitstatus,
+        # Why the run stopped without a verdict (an ``Undecided`` error), else null.
+        "undecided": run.outcomes.undecided,
         "counts": {status.value: counts.get(status.value, 0) for status in Status},
         "comparisons": [
             {"nodeid": nodeid, **verdict.to_json()} for nodeid, verdict in run.seen.verdicts

@@ -57,6 +57,11 @@ class TerminalOutput:
         ]
         if env.database is not None:
             lines.append(f"prodval: database {redactor.redact_url(env.database.dsn)}")
+        if run.api_unreachable is not None:
+            lines.append(
+                f"prodval: api UNREACHABLE: {run.api_unreachable}; the checks that use the API "
+                "fail at once with this line"
+            )
         if run.control is not None:
             lines.append(
                 f"prodval: control deployment {run.control.name}, api "
@@ -95,6 +100,6 @@ class TerminalOutput:
                 tr.write_line(f"ERROR: prodval: {run.written.error}", red=True, bold=True)
         if run.summary_error is not None:
             tr.write_line(f"ERROR: prodval: {run.summary_error}", red=True, bold=True)
-        else:
+        elif run.summary_written:
             shown = run.options.shown(run.options.summary_path)
             tr.write_line(f"prodval: summary written to {shown}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pytest_prodval import Baseline, LoadRun, LoadRunner, TargetEnv
+from pytest_prodval import Baseline, LoadRun, LoadRunner, TargetEnv, TargetUnreachable, Undecided
 
 from .._support import wait_for_state
 from ..conftest import SyntheticDocuments
@@ -33,7 +33,8 @@ def load_run(
     control_api_as: Callable[[str], httpx.Client],
 ) -> Iterator[LoadRun]:
     """One Locust run; in paired mode (--control-env) on the target and the control at once,
-    each reading its own seed documents."""
+    each reading its own seed documents. A control deployment that cannot take the seeds or
+    the load ends the session undecided: it says nothing about the release."""
     sides = {"target": SyntheticDocuments(uploader=api_as("operator"), eraser=api_as("operator"))}
     if control_target is not None:
         client = control_api_as("operator")
@@ -50,6 +51,8 @@ def load_run(
             write_role="operator",
             control_documents=sides["control"].ids if "control" in sides else (),
         )
+        if run.undecided is not None:
+            raise Undecided(run.undecided)
         yield run
     finally:
         if run is not None:
@@ -63,13 +66,17 @@ def load_run(
 
 def _seed(seeds: SyntheticDocuments, side: str, env: TargetEnv | None) -> None:
     assert env is not None
-    for _ in range(SEED_DOCUMENTS):
-        response = seeds.upload()
-        if response.status_code not in (200, 201):
-            where = "" if side == "target" else f" to the control deployment {env.name}"
-            pytest.fail(f"could not upload a seed document{where}: {response.status_code}")
-    for document in seeds.ids:
-        wait_for_state(seeds.uploader, document, {"completed"}, float(env.slo.worker_seconds))
+    try:
+        for _ in range(SEED_DOCUMENTS):
+            response = seeds.upload()
+            if response.status_code not in (200, 201):
+                pytest.fail(f"could not upload a seed document: {response.status_code}")
+        for document in seeds.ids:
+            wait_for_state(seeds.uploader, document, {"completed"}, float(env.slo.worker_seconds))
+    except (pytest.fail.Exception, AssertionError, httpx.HTTPError, TargetUnreachable) as exc:
+        if side == "target":
+            raise
+        raise Undecided(f"the control deployment {env.name} could not be seeded: {exc}") from exc
 
 
 def baseline_note(baseline: Baseline, target: TargetEnv) -> str:

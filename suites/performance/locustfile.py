@@ -168,26 +168,49 @@ def _flush_forever() -> None:
 
 
 def _watch_errors(environment: Environment) -> None:
-    """Stop the whole run once the error ratio passes the limit (after enough requests)."""
+    """Stop the whole run once a side's error ratio passes the limit (after enough requests).
+
+    In paired mode each side is judged on its own requests, and the stop line says which
+    side failed: a control deployment that fails makes the comparison void, not the target
+    bad (pytest_prodval/load/driver.py).
+    """
     while True:
         gevent.sleep(0.5)
+        over = [
+            (side, failures / requests, requests)
+            for side, (requests, failures) in _side_counts(environment).items()
+            if requests >= ERROR_MIN_REQUESTS and failures / requests > ERROR_LIMIT
+        ]
+        if not over:
+            continue
+        sides = {side for side, _, _ in over}
+        side, ratio, requests = max(over, key=lambda row: row[1])
+        record = {
+            "stopped": "error_ratio",
+            "side": "both" if len(sides) > 1 else side,
+            "ratio": ratio,
+            "requests": requests,
+            "t": time.time(),
+        }
+        write_lines([json.dumps(record)])
+        if environment.runner is not None:
+            environment.runner.quit()
+        return
+
+
+def _side_counts(environment: Environment) -> dict[str, tuple[int, int]]:
+    """(requests, failures) of each side, from Locust's stats ("{name} [{env}]" in paired mode)."""
+    if not PAIRED_HOST:
         total = environment.stats.total
-        if total.num_requests >= ERROR_MIN_REQUESTS and total.fail_ratio > ERROR_LIMIT:
-            write_lines(
-                [
-                    json.dumps(
-                        {
-                            "stopped": "error_ratio",
-                            "ratio": total.fail_ratio,
-                            "requests": total.num_requests,
-                            "t": time.time(),
-                        }
-                    )
-                ]
-            )
-            if environment.runner is not None:
-                environment.runner.quit()
-            return
+        return {"target": (total.num_requests, total.num_failures)}
+    counts = {"target": [0, 0], "control": [0, 0]}
+    suffixes = {"target": f" [{TARGET_NAME}]", "control": f" [{PAIRED_NAME}]"}
+    for entry in environment.stats.entries.values():
+        for side, suffix in suffixes.items():
+            if entry.name.endswith(suffix):
+                counts[side][0] += entry.num_requests
+                counts[side][1] += entry.num_failures
+    return {side: (requests, failures) for side, (requests, failures) in counts.items()}
 
 
 def _on_test_stop(environment: Environment, **_: Any) -> None:
