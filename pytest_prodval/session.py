@@ -47,7 +47,7 @@ WORKER_OUTPUT_KEY = "prodval_observations"
 USAGE_ERROR_KEY = "prodval_usage_error"
 API_UNREACHABLE_KEY = "prodval_api_unreachable"
 # The fixtures whose checks need the API to answer at all.
-_API_FIXTURES = frozenset({"api", "api_as", "api_anonymous", "async_api", "prodval_load"})
+_API_FIXTURES = frozenset({"api", "api_as", "api_anonymous", "async_api"})
 MSG_EMPTY_BASELINE = (
     "{path}: the baseline has no entries, but {count} selected {checks} the baseline fixture; "
     "record it first with --record-baseline against a known-good release"

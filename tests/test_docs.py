@@ -20,8 +20,8 @@ def test_the_assertions_example_records_then_passes(pytester: pytest.Pytester) -
     pytester.runpytest("--target-env=local", "--record-baseline").assert_outcomes(passed=4)
     result = pytester.runpytest("--target-env=local")
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*open connections*12*12*passed*"])
-    result.stdout.fnmatch_lines(["*test_ready_latency_is_within_the_slo::p95*< 200 ms*passed*"])
+    result.stdout.fnmatch_lines(["passed *open connections*12*12*"])
+    result.stdout.fnmatch_lines(["passed *_is_within_the_slo::p95*< 200 ms*"])
 
 
 def test_every_python_block_in_the_assertions_page_is_in_the_example_file() -> None:
