@@ -137,7 +137,7 @@ _NO_TARGET_KEY = "prodval_no_target"
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if _SESSION in config.stash or config.option.collectonly:
         return
-    using = [item for item in items if _TARGET_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    using = [item for item in items if _uses_target_fixtures(item)]
     if not using:
         return
     checks = "check uses" if len(using) == 1 else "checks use"
@@ -153,6 +153,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.hook.pytest_deselected(items=list(items))
     items.clear()
     config.workeroutput[_NO_TARGET_KEY] = message  # type: ignore[attr-defined]
+
+
+def _uses_target_fixtures(item: pytest.Item) -> bool:
+    """Whether ``item`` uses one of this plugin's target fixtures (not a project's own
+    fixture of the same name, which overrides ours)."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {})
+    for name in _TARGET_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        chosen = defs.get(name)
+        if chosen and getattr(chosen[-1].func, "__module__", "").startswith("pytest_prodval"):
+            return True
+    return False
 
 
 class NoTargetOnWorkers:

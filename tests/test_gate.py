@@ -727,3 +727,41 @@ def test_any_pytest_arguments_are_accepted_or_refused_in_one_line(words: list[st
     for option, value in itertools.pairwise(words):
         if option in ("-o", "-qo", "--override-ini"):
             assert not value.startswith("prodval_record_baseline="), flat
+
+
+# --- Allure results per phase ------------------------------------------------------------
+
+
+def test_alluredir_after_the_separator_is_refused_for_the_gates_own_option(
+    project: Project,
+) -> None:
+    result = run_gate(project.path, [*gate_args(project), "--", "--alluredir=allure"])
+    assert result.returncode == 3
+    assert "'--alluredir=allure' after --: the gate gives each phase its own Allure" in (
+        result.stderr
+    )
+    assert project.rollback_count() == 0
+
+
+def test_each_phase_has_its_own_allure_results_and_a_failure_never_shows_passed(
+    project: Project,
+) -> None:
+    # Before: the verification wrote into the suites' directory, and Allure showed the
+    # release's failed check as "passed with 1 retry".
+    ini = project.path / "pytest.ini"
+    ini.write_text(ini.read_text().replace(" -p no:allure_pytest", ""))
+    project.set("suites", "fail")
+    result = run_gate(project.path, gate_args(project, "--allure-dir", "allure"))
+    assert result.returncode == 1, result.stderr
+
+    def statuses(phase: str) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for path in (project.path / "allure" / phase).glob("*-result.json"):
+            data = json.loads(path.read_text())
+            found.setdefault(data["name"], set()).add(data["status"])
+        return found
+
+    suites, verification = statuses("suites"), statuses("verification")
+    assert suites["test_the_release_behaves"] == {"failed"}
+    assert "test_the_release_behaves" not in verification
+    assert verification["test_the_deployment_is_healthy"] == {"passed"}

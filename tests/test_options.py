@@ -61,6 +61,15 @@ def test_checks_using_its_fixtures_without_a_target_environment_are_one_usage_er
     assert "Traceback" not in result.stdout.str()
 
 
+def test_a_projects_own_fixture_of_the_same_name_needs_no_target_environment(
+    pytester: pytest.Pytester,
+) -> None:
+    # This repository's own tests have a `target` fixture (a fake server) of their own.
+    pytester.makeconftest("import pytest\n\n@pytest.fixture\ndef target():\n    return 1\n")
+    pytester.makepyfile("def test_it(target):\n    assert target == 1\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
 def test_collecting_without_a_target_environment_lists_the_checks(
     pytester: pytest.Pytester,
 ) -> None:

@@ -50,6 +50,13 @@ GATE_SET = (
 RECORDING = ("prodval_record_baseline", "prodval_prune", "prodval_confirm_record")
 # pytest's own option for the JUnit XML, which the gate also sets.
 JUNIT_FLAGS = ("--junitxml", "--junit-xml")
+# allure-pytest's results directory: the gate gives each phase its own (--allure-dir).
+ALLURE_FLAGS = ("--alluredir",)
+_ALLURE_WHY = (
+    "the gate gives each phase its own Allure results (use the gate's --allure-dir DIR: "
+    "DIR/suites and DIR/verification), so that a verification never shows as a retry of "
+    "the release's checks"
+)
 _ENV_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 HELP = """\
@@ -90,6 +97,10 @@ Options:
   --config PATH           environment config file (default: prodval.yaml); also used to
                           redact secrets from the rollback output in the record
   --reports DIR           where reports go (default: reports); the record is DIR/gate/...
+  --allure-dir DIR        Allure results of each phase in its own directory, cleaned first:
+                          DIR/suites (the release's checks) and DIR/verification (after a
+                          rollback); needs allure-pytest (pytest-prodval[allure]).
+                          --alluredir after -- is refused
   -h, --help              this text
   -- PYTEST_ARGS...       passed to every pytest run (collection, suites, verification), e.g.
                           -- -n 4 -m 'not performance'; the --verify selection comes after them
@@ -153,6 +164,13 @@ class GateSettings:
     probe_s: float
     notify_s: float
     started_at: float
+    allure_dir: str | None = None  # --allure-dir: DIR/suites, DIR/verification
+
+    def allure_args(self, phase: str) -> list[str]:
+        """allure-pytest's options for ``phase`` (suites, verification): its own directory."""
+        if self.allure_dir is None:
+            return []
+        return [f"--alluredir={Path(self.allure_dir) / phase}", "--clean-alluredir"]
 
     @property
     def common_args(self) -> list[str]:
@@ -210,12 +228,13 @@ def forbidden_flags() -> tuple[dict[str, str], set[str]]:
     for dest in GATE_SET:
         why |= dict.fromkeys(recorder.flags[dest], "the gate sets it (use the gate's own options)")
     why |= dict.fromkeys(JUNIT_FLAGS, "the gate sets it (use the gate's own options)")
+    why |= dict.fromkeys(ALLURE_FLAGS, _ALLURE_WHY)
     for dest in RECORDING:
         why |= dict.fromkeys(
             recorder.flags[dest], "a gate compares with the baseline, never records"
         )
     known = {flag for flags in recorder.flags.values() for flag in flags}
-    return why, known | set(JUNIT_FLAGS)
+    return why, known | set(JUNIT_FLAGS) | set(ALLURE_FLAGS)
 
 
 # pytest options that run no checks (they collect, plan, list or print, and exit 0): a gate
@@ -337,6 +356,7 @@ _VALUED = {
     "--notify": "notify",
     "--config": "config",
     "--reports": "reports",
+    "--allure-dir": "allure_dir",
 }
 
 
@@ -422,6 +442,17 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
         problem = refused(added, "in PYTEST_ADDOPTS")
         if problem:
             raise GateUsageError(problem)
+    allure_dir = values.get("allure_dir")
+    if allure_dir is not None:
+        import importlib.util
+
+        if not allure_dir.strip():
+            raise GateUsageError("--allure-dir: expected a directory, got ''")
+        if importlib.util.find_spec("allure_pytest") is None:
+            raise GateUsageError(
+                "--allure-dir needs allure-pytest in the gate's Python "
+                "(pip install 'pytest-prodval[allure]')"
+            )
     reports = values.get("reports") or "reports"
     config = values.get("config") or "prodval.yaml"
     return GateSettings(
@@ -444,6 +475,7 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
         probe_s=_env_seconds("PRODVAL_GATE_PROBE_S", PROBE_S),
         notify_s=_env_seconds("PRODVAL_GATE_NOTIFY_S", NOTIFY_S) or NOTIFY_S,
         started_at=time.time(),
+        allure_dir=allure_dir,
     )
 
 

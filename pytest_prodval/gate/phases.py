@@ -97,6 +97,7 @@ def phase_for(work: Work, name: str) -> Phase:
             settings,
             f"--junitxml={where / 'suites.xml'}",
             f"--prodval-summary={where / 'suites-summary.json'}",
+            *settings.allure_args("suites"),
         )
         return Phase(name, command, settings.timeout_s, signal.SIGINT, True, None)
     if name == "rollback":
@@ -112,6 +113,7 @@ def phase_for(work: Work, name: str) -> Phase:
             *words,
             f"--junitxml={where / 'verification.xml'}",
             f"--prodval-summary={where / 'verification-summary.json'}",
+            *settings.allure_args("verification"),
         )
         return Phase(name, command, settings.verify_timeout_s, signal.SIGINT, True, None)
     raise ValueError(f"unknown phase {name!r}")
