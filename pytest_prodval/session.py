@@ -121,7 +121,7 @@ class ProdvalSession:
                 raise pytest.UsageError(problem)
         if self.is_worker:
             self.api_unreachable = self.config.workerinput.get(API_UNREACHABLE_KEY)  # type: ignore[attr-defined]
-        else:
+        elif not self.config.option.collectonly:  # nothing is sent when nothing runs
             probe = probe_api(self.env)
             self.target_version, self.api_unreachable = probe.version, probe.unreachable
 

@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 GIT_TIMEOUT_S = 5.0
+# The session's first exchange only says the release and whether the API can be reached: it
+# is not worth more of the run than this (nor more than api.timeout or one check's budget).
+PROBE_LIMIT_S = 5.0
 _AUTH_HEADERS = ("authorization", "cookie", "x-api-key")
 
 
@@ -186,9 +189,10 @@ def probe_api(env: TargetEnv) -> ApiProbe:
 
     from .unreachable import explain
 
+    limit_s = min(env.api.timeout, env.timeouts.check_s, PROBE_LIMIT_S)
     try:
         with sync_client(env) as client:
-            response = client.get(env.api.version_path or "/")
+            response = client.get(env.api.version_path or "/", timeout=limit_s)
             if env.api.version_path is None:
                 return ApiProbe()
             response.raise_for_status()

@@ -21,7 +21,7 @@ def test_the_assertions_example_records_then_passes(pytester: pytest.Pytester) -
     result = pytester.runpytest("--target-env=local")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["passed *open connections*12*12*"])
-    result.stdout.fnmatch_lines(["passed *_is_within_the_slo::p95*< 200 ms*"])
+    result.stdout.fnmatch_lines(["passed *within_the_slo::p95*< 200 ms*"])
 
 
 def test_every_python_block_in_the_assertions_page_is_in_the_example_file() -> None:

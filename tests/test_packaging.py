@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from .fake_servers import http_server
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCPIPE_ROOT = REPO_ROOT / "docpipe"
 
@@ -213,7 +215,15 @@ def test_without_the_db_extra_the_async_fixtures_fail_with_one_line(
         block_db_extra=BLOCK_DB_EXTRA,
         test_async="def test_db(db):\n    pass\n\n\ndef test_api(async_api):\n    pass\n",
     )
-    result = pytester.runpytest_subprocess(*_plugin_only("-p", "no:cacheprovider"))
+    with http_server(lambda method, path: (200, b"{}")) as url:
+        pytester.makefile(
+            ".yaml",
+            prodval=f"environments:\n  local:\n    api: {{base_url: '{url}'}}\n"
+            "    database: {dsn: 'postgresql://app@127.0.0.1:9/app'}\n",
+        )
+        result = pytester.runpytest_subprocess(
+            *_plugin_only("-p", "no:cacheprovider", "--target-env=local")
+        )
     result.assert_outcomes(errors=2)
     for fixture in ("db", "async_api"):
         line = f"the {fixture} fixture needs pytest-prodval[db]: pip install 'pytest-prodval[db]'"

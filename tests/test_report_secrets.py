@@ -74,7 +74,8 @@ def test_no_secret_reaches_allure_junit_or_any_file_under_reports(
         "--showlocals",
     )
     output = result.stdout.str() + result.stderr.str()
-    result.assert_outcomes(passed=1, failed=3, errors=1, skipped=1)
+    # The unreachable API: found by the session's first exchange, its check an error at setup.
+    result.assert_outcomes(passed=1, failed=2, errors=2, skipped=1)
     results = pytester.path / "reports" / "allure-results"
     written = [p.name for p in results.iterdir()]
     # The leaks were really written by allure-pytest, then redacted: the texts are there.

@@ -484,7 +484,8 @@ def test_the_sweep_has_its_own_budget_and_the_first_check_keeps_all_of_its_own(
         "(params.synthetic_sweep_budget_s) was used up (GET /documents: "
     ), said[0]
     assert 3 <= seconds < 3 + 20  # the sweep's budget, not api.timeout (30 s)
-    assert [r.split("?")[0] for r in stalling_list.requests] == ["GET /documents"]
+    # The session's first exchange (GET /: no version path here), then the sweep's listing.
+    assert [r.split("?")[0] for r in stalling_list.requests] == ["GET /", "GET /documents"]
 
 
 def test_without_a_target_the_sweep_stays_silent(pytester: pytest.Pytester) -> None:
