@@ -141,12 +141,14 @@ class ProdvalSession:
         entry, which a gate reads as a bad release. So is a file named with ``--baseline`` (or
         the ini key) that does not exist: a typo. The default path that does not exist yet stays
         a per-check "no baseline entry" (a project that only judges limits never writes one).
+        Beside a control deployment (``--control-env``), checks that put load on both sides
+        (``prodval_load``) are judged against the control, not the file: they do not count.
         """
         if self.options.record or self.baseline.entries:
             return
         if not self.baseline.exists and not self.options.baseline_named:
             return
-        using = sum("baseline" in getattr(item, "fixturenames", ()) for item in session.items)
+        using = sum(self._reads_the_baseline(item) for item in session.items)
         if not using:
             return
         template = MSG_EMPTY_BASELINE if self.baseline.exists else MSG_NO_BASELINE_FILE
@@ -162,6 +164,10 @@ class ProdvalSession:
         session.config.hook.pytest_deselected(items=list(session.items))
         session.items.clear()
         self.config.workeroutput[USAGE_ERROR_KEY] = message  # type: ignore[attr-defined]
+
+    def _reads_the_baseline(self, item: pytest.Item) -> bool:
+        names = getattr(item, "fixturenames", ())
+        return "baseline" in names and not (self.control is not None and "prodval_load" in names)
 
     # --- verdicts ---------------------------------------------------------------------------
 

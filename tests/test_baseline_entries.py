@@ -201,3 +201,18 @@ def test_the_gates_preflight_refuses_an_empty_baseline_without_a_rollback(tmp_pa
     output = result.stdout + result.stderr
     assert "pytest refused to start (exit 4)" in output, output
     assert "baselines/fake.json: the baseline has no entries" in output, output
+
+
+@pytest.mark.parametrize("control", [True, False], ids=["beside-a-control", "historic"])
+def test_beside_a_control_the_load_checks_do_not_need_the_named_baseline_file(
+    project: pytest.Pytester, control: bool
+) -> None:
+    # Paired mode judges the load checks against the control deployment measured with them.
+    project.makepyfile(test_paired="def test_paired(prodval_load, baseline):\n    pass\n")
+    extra = ["--control-env=production"] if control else []
+    result = project.runpytest("--target-env=local", "--baseline=none.json", "--co", *extra)
+    if control:
+        assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
+    else:
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert "none.json: no such baseline file, but 1 selected check" in result.stderr.str()
