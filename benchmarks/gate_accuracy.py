@@ -211,10 +211,10 @@ class Tally:
                 static_failed, _ = historic_verdict(base, green, True, tolerance)
                 rule = f"static ctl, ratio, interval {tolerance:.0%}"
                 _count(self.results, "historic", rule, route, case, static_failed)
-            wide_failed, _ = historic_verdict(base, green, False, 0.25)
-            _count(
-                self.results, "historic", "TCP ctl, ratio, interval 25%", route, case, wide_failed
-            )
+            for tolerance in (0.25, 0.35):
+                wide_failed, _ = historic_verdict(base, green, False, tolerance)
+                rule = f"TCP ctl, ratio, interval {tolerance:.0%}"
+                _count(self.results, "historic", rule, route, case, wide_failed)
             for rule, judge in ANCHORS.items():
                 _count(self.results, "historic", rule, route, case, judge(base, green))
             if case == "A/A":

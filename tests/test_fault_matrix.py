@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import yaml
+from docpipe.api.health import STALE_HEARTBEATS
 from docpipe.control import run_docpipe
 from docpipe.faults import FAULTS
 
@@ -121,6 +122,8 @@ PERFORMANCE_ONLY = {
 # The purge-on-start check judges workers that have run this long (suites/compliance).
 FIRST_PURGE_WITHIN_S = 15.0
 WORKERS = 2
+# docpipe's /ready: a heartbeat older than this many intervals (1 s by default) is stale.
+STALE_S = STALE_HEARTBEATS * 1.0
 
 
 async def _wait_for_workers(dsn: str, seconds: float, pids: set[int]) -> None:
@@ -147,6 +150,29 @@ async def _wait_for_workers(dsn: str, seconds: float, pids: set[int]) -> None:
 
     try:
         await asyncio.wait_for(old_enough(), timeout=seconds + 60)
+    finally:
+        await connection.close()
+
+
+async def _wait_for_stale_heartbeats(dsn: str, stale_s: float) -> None:
+    """Poll until no live worker has beaten within ``stale_s``: what /ready calls stale."""
+    connection = await asyncpg.connect(dsn, timeout=10)
+
+    async def stale() -> None:
+        while True:
+            fresh = await connection.fetchval(
+                """
+                select count(*) from worker_heartbeats
+                where status <> 'stopped' and last_seen >= now() - make_interval(secs => $1)
+                """,
+                stale_s,
+            )
+            if fresh == 0:
+                return
+            await asyncio.sleep(0.2)  # polls a fact, bounded by the timeout below
+
+    try:
+        await asyncio.wait_for(stale(), timeout=stale_s + 60)
     finally:
         await connection.close()
 
@@ -184,6 +210,12 @@ class Platform:
         pids = {c["pid"] for name, c in state["components"].items() if name.startswith("worker-")}
         assert len(pids) == WORKERS, state["components"]
         asyncio.run(_wait_for_workers(environment["database"]["dsn"], seconds, pids))
+
+    def wait_until_heartbeats_stale(self) -> None:
+        """Wait until /ready can see stalled workers: their heartbeats older than its limit."""
+        environments = yaml.safe_load(self.config.read_text())["environments"]
+        (environment,) = environments.values()
+        asyncio.run(_wait_for_stale_heartbeats(environment["database"]["dsn"], STALE_S))
 
     def run_suites(self, label: str) -> tuple[set[str], str]:
         junit = self.reports / f"{label}.xml"
@@ -265,6 +297,10 @@ def test_every_fault_is_caught_by_an_expected_check(
     if "retention_off" in batch:
         # Only a worker that has had time to purge can be caught not purging.
         platform.wait_until_workers_ran(FIRST_PURGE_WITHIN_S + 1)
+    if "worker_stalled" in batch:
+        # /ready calls a worker stale 5 heartbeats after its last: the checks that ask it
+        # may run first in the session (before: it depended on the order under -n).
+        platform.wait_until_heartbeats_stale()
     try:
         failed, output = platform.run_suites("+".join(batch))
     finally:

@@ -1,11 +1,14 @@
 """GDPR data-subject rights on synthetic subjects: erasure (Art. 17) and portability (Art. 20).
 
-The stored files themselves are not reachable from the suites; their erasure is judged by
-the content endpoint answering 404.
+Erasure is judged in every layer the platform keeps a document in: the API, the database
+(read-only, the ``db`` fixture) and the document storage (``params.storage_dir``, read-only;
+without it the storage check skips). The audit trail of the document stays: it is the proof
+of the erasure (Art. 5(2)) and holds no personal data of the document.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -17,23 +20,19 @@ import pytest
 from pytest_prodval import Baseline
 
 from .._support import AwaitState, get_json
+from ._layers import derived_tables, row_counts, storage_key
 
 if TYPE_CHECKING:
     import asyncpg
 
     from ..conftest import SyntheticDocuments
+    from ._layers import StoredFiles
 
 pytestmark = [pytest.mark.compliance, pytest.mark.synthetic]
 
 AUDIT_VISIBLE_WITHIN_S = 5.0
-# Every place a document's personal data lives in the database (chunks have no foreign key).
-DOCUMENT_TABLES = {
-    "documents": "id",
-    "document_states": "document_id",
-    "jobs": "document_id",
-    "results": "document_id",
-    "chunks": "document_id",
-}
+# Audit rows of a document that erasure must leave (they prove what happened to it).
+KEPT_AUDIT_ACTIONS = ("document.upload", "document.erase")
 
 
 def _completed(synthetic: SyntheticDocuments, await_state: AwaitState) -> str:
@@ -57,16 +56,22 @@ def _erase(synthetic: SyntheticDocuments, document_id: str) -> dt.datetime:
     return erased_at
 
 
-async def _rows(db: asyncpg.Pool, document_id: str) -> dict[str, int]:
-    counts = {}
-    for table, column in DOCUMENT_TABLES.items():
-        # Table and column names are ours, not input.
-        counts[table] = int(
-            await db.fetchval(
-                f"select count(*) from {table} where {column} = $1::uuid", document_id
-            )
+async def _kept_audit_actions(db: asyncpg.Pool, document_id: str) -> set[str]:
+    """The successful audit actions on the document, waiting (bounded) for all of
+    ``KEPT_AUDIT_ACTIONS``: an audit trail may be written a moment after the answer."""
+    deadline = time.monotonic() + AUDIT_VISIBLE_WITHIN_S
+    while True:
+        rows = await db.fetch(
+            """
+            select distinct action from audit_log
+            where resource_type = 'document' and resource_id = $1 and outcome = 'success'
+            """,
+            document_id,
         )
-    return counts
+        actions = {str(row["action"]) for row in rows}
+        if actions.issuperset(KEPT_AUDIT_ACTIONS) or time.monotonic() > deadline:
+            return actions
+        await asyncio.sleep(0.2)
 
 
 def test_an_erased_synthetic_document_is_gone_from_every_api_view(
@@ -115,24 +120,65 @@ def test_an_erased_synthetic_document_is_gone_from_every_api_view(
 async def test_an_erased_synthetic_document_leaves_no_rows_in_the_database(
     synthetic: SyntheticDocuments, await_state: AwaitState, db: asyncpg.Pool
 ) -> None:
-    """After DELETE, no row of the document is left in documents, states, jobs, results, chunks.
+    """After DELETE, no row of the document is left in any table that holds document data.
 
+    The tables: documents, states, jobs, results, chunks, and every other table of the schema
+    with a `document_id` column. Its audit rows (upload, erasure) stay.
     Guards against: erasure that misses derived data, e.g. chunks that have no foreign key to
-    cascade from (`erasure_incomplete`).
-    Evidences: GDPR Art.17
+    cascade from (`erasure_incomplete`), or a table a release adds and erasure forgets;
+    erasure that takes the audit trail with it.
+    Evidences: GDPR Art.17 (and Art.5(2) accountability)
     """
     document_id = _completed(synthetic, await_state)
-    before = await _rows(db, document_id)
+    tables = await derived_tables(db)
+    before = await row_counts(db, document_id, tables)
     # Only an erasure of data that existed evidences anything.
     missing = [t for t in ("documents", "results", "chunks") if before[t] == 0]
     assert not missing, (
         f"completed document {document_id} has no rows in {missing} before erasure: {before}"
     )
     _erase(synthetic, document_id)
-    after = await _rows(db, document_id)
+    after = await row_counts(db, document_id, tables)
     left = {table: count for table, count in after.items() if count}
     assert not left, (
         f"erased document {document_id} left rows behind (table: rows) {left}; before: {before}"
+    )
+    kept = await _kept_audit_actions(db, document_id)
+    lost = [action for action in KEPT_AUDIT_ACTIONS if action not in kept]
+    assert not lost, (
+        f"after erasing {document_id} the audit log has no successful {lost} row for it "
+        f"(it has {sorted(kept)}): the erasure is not provable"
+    )
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_erased_synthetic_document_leaves_no_file_in_storage(
+    synthetic: SyntheticDocuments,
+    await_state: AwaitState,
+    db: asyncpg.Pool,
+    storage: StoredFiles,
+) -> None:
+    """After DELETE, the document's file is gone from the document storage.
+
+    Before erasure the file is there with the uploaded bytes (its SHA-256), so its absence
+    afterwards evidences the erasure, not a wrong path.
+    Guards against: erasure that removes the rows but leaves the uploaded file (the original,
+    with all its personal data) on disk.
+    Evidences: GDPR Art.17
+    """
+    document_id = _completed(synthetic, await_state)
+    key = await storage_key(db, document_id)
+    sha256 = await db.fetchval("select sha256 from documents where id = $1::uuid", document_id)
+    assert storage.holds(key), (
+        f"completed document {document_id} has no file {key!r} in {storage.root} before "
+        "erasure (is params.storage_dir the platform's storage directory?)"
+    )
+    assert storage.sha256(key) == sha256, (
+        f"the stored file {key!r} of {document_id} does not hash to the document's sha256"
+    )
+    _erase(synthetic, document_id)
+    assert not storage.holds(key), (
+        f"erased document {document_id} left its file {storage.path(key)} in the storage"
     )
 
 

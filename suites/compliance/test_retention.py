@@ -1,4 +1,10 @@
-"""Storage limitation: documents are erased when their retention period ends (read-only).
+"""Storage limitation, both ways: documents are erased when their retention period ends, and
+not before.
+
+The database is read through the ``db`` fixture (read-only); the document storage through
+``params.storage_dir`` where the environment declares it. One check runs a purge itself and
+is ``destructive``: the purge erases whatever has expired in the admin's tenant now rather
+than at the next scheduled run.
 
 Parameters read from ``params`` (optional):
 
@@ -9,20 +15,32 @@ Parameters read from ``params`` (optional):
   intervals too.
 - ``retention_purge_on_worker_start`` (default true): workers purge as they start (docpipe
   does), so a worker that started more than 15 s ago must be followed by a purge.
+- ``retention_min_days`` (default ``retention_days``): the shortest time a document may be
+  kept; a purge of a document uploaded more recently is a premature erasure.
+- ``retention_audit_lookback_s`` (default 86400): how far back the purges in the audit log
+  are judged for premature erasures.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from pytest_prodval import Baseline
 
+from .._support import AwaitState
+from ._layers import declared_storage, derived_tables, row_counts, storage_key
+
 if TYPE_CHECKING:
     import asyncpg
+
+    from ..conftest import SyntheticDocuments
 
 pytestmark = [pytest.mark.compliance, pytest.mark.asyncio(loop_scope="session")]
 
@@ -31,10 +49,25 @@ LIVE_WORKER_S = 30.0
 # A starting worker runs its first purge within this long.
 FIRST_PURGE_WITHIN_S = 15.0
 CLOCK_SKEW = dt.timedelta(seconds=2)  # worker host clock vs database clock
+# The upload's audit row is written a moment after the document's creation time, in the same
+# transaction: this much younger than the period still counts as expired.
+UPLOAD_AUDIT_SLACK_S = 60.0
+PREMATURE_SHOWN = 10
 
 
 def _policy(params: dict[str, Any]) -> tuple[float, float]:
     return float(params.get("retention_days", 30)), float(params.get("retention_interval_s", 60))
+
+
+def _positive(params: dict[str, Any], name: str, default: float) -> float:
+    raw = params.get(name, default)
+    try:
+        value = float(raw) if not isinstance(raw, bool) else math.nan
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        pytest.fail(f"params.{name}: expected a number > 0, got {raw!r}", pytrace=False)
+    return value
 
 
 async def test_no_document_is_kept_past_its_retention_period(
@@ -135,4 +168,135 @@ async def test_the_retention_purge_has_run_within_its_interval(
     count, ids = detail.get("count"), detail.get("ids")
     assert isinstance(ids, list) and count == len(ids), (
         f"the purge at {row['at']} reports count {count!r} but lists {ids!r}"
+    )
+
+
+async def test_no_purge_erased_a_document_before_its_retention_period(
+    db: asyncpg.Pool, params: dict[str, Any]
+) -> None:
+    """No purge in the audit log erased a document uploaded less than the period before.
+
+    Each `retention.purge` row lists the ids it erased; each document's `document.upload`
+    audit row says when it came. The purges of this deployment are judged: those since its
+    oldest live worker started, and within `retention_audit_lookback_s` (so an earlier,
+    rolled-back release's purges are not blamed on this one).
+    Guards against: a purge that erases too early (a wrong unit or comparison in the expiry
+    rule, a shorter period than the policy), which loses documents the tenant is still owed.
+    Evidences: GDPR Art.5(1)(e) (retention as the policy sets it, not shorter)
+    """
+    days, _ = _policy(params)
+    min_days = _positive(params, "retention_min_days", days)
+    lookback = _positive(params, "retention_audit_lookback_s", 86400.0)
+    # Bounded by time first (the audit_log index on at), then joined on the resource index.
+    rows = await db.fetch(
+        """
+        with since as (
+            select greatest(
+                now() - make_interval(secs => $1),
+                (select min(started_at) from worker_heartbeats
+                 where status <> 'stopped' and last_seen > now() - make_interval(secs => $3))
+            ) as at
+        ),
+        purged as (
+            select p.at as purged_at, erased.id
+            from audit_log p
+            cross join lateral jsonb_array_elements_text(
+                case when jsonb_typeof(p.detail -> 'ids') = 'array'
+                     then p.detail -> 'ids' else '[]'::jsonb end
+            ) as erased(id)
+            where p.at >= (select at from since)
+              and p.action = 'retention.purge' and p.outcome = 'success'
+        )
+        select purged.id, purged.purged_at, min(u.at) as uploaded_at
+        from purged
+        join audit_log u
+          on u.resource_type = 'document' and u.resource_id = purged.id
+         and u.action = 'document.upload'
+        group by purged.id, purged.purged_at
+        having min(u.at) > purged.purged_at - make_interval(secs => $2)
+        order by purged.purged_at desc
+        """,
+        lookback,
+        min_days * 86400.0 - UPLOAD_AUDIT_SLACK_S,
+        LIVE_WORKER_S,
+    )
+    shown = [
+        f"{row['id']} (uploaded {row['uploaded_at']}, purged {row['purged_at']}, "
+        f"after {(row['purged_at'] - row['uploaded_at']).total_seconds():.0f} s)"
+        for row in rows[:PREMATURE_SHOWN]
+    ]
+    assert not rows, (
+        f"{len(rows)} documents were purged before their retention period of {min_days:g} "
+        f"days (params.retention_min_days): {'; '.join(shown)}"
+    )
+
+
+@pytest.mark.destructive
+@pytest.mark.synthetic
+async def test_a_purge_keeps_a_synthetic_document_younger_than_the_retention_period(
+    synthetic: SyntheticDocuments,
+    await_state: AwaitState,
+    api_as: Callable[[str], httpx.Client],
+    db: asyncpg.Pool,
+    params: dict[str, Any],
+    pytestconfig: pytest.Config,
+) -> None:
+    """A purge run now leaves a just-completed synthetic document whole, in database and storage.
+
+    Its rows in every document table stay, and its file where `params.storage_dir` declares
+    the storage.
+
+    Guards against: a purge that erases documents before their period ends (an inverted
+    comparison, `retain_until` or the period ignored, every document selected).
+    Evidences: GDPR Art.5(1)(e) (retention as the policy sets it, not shorter)
+    """
+    storage = declared_storage(params, pytestconfig.rootpath)
+    response = synthetic.upload()
+    assert response.status_code == 201, f"upload: {response.status_code} {response.text[:300]}"
+    document_id: str = response.json()["id"]
+    document, _ = await_state(synthetic, document_id, {"completed", "failed"})
+    assert document["state"] == "completed", (
+        f"document {document_id} ended {document['state']!r}: {document['failure_reason']}"
+    )
+    tables = await derived_tables(db)
+    before = await row_counts(db, document_id, tables)
+    key = await storage_key(db, document_id)
+    if storage is not None:
+        assert storage.holds(key), (
+            f"completed document {document_id} has no file {key!r} in {storage.root} "
+            "(is params.storage_dir the platform's storage directory?)"
+        )
+    tenant = await db.fetchval("select tenant_id from documents where id = $1::uuid", document_id)
+    started = await db.fetchval("select now()")
+    purge = api_as("admin").post("/admin/retention/purge")
+    assert purge.status_code == 200, (
+        f"POST /admin/retention/purge answered {purge.status_code}: {purge.text[:300]}"
+    )
+    # Only a purge of the document's own tenant evidences anything.
+    scopes = await db.fetch(
+        """
+        select distinct tenant_id from audit_log
+        where at >= $1 and action = 'retention.purge' and tenant_id is not null
+        """,
+        started,
+    )
+    assert tenant in {row["tenant_id"] for row in scopes}, (
+        f"the admin's purge left no 'retention.purge' audit row for tenant {tenant!r} of "
+        f"{document_id} (rows for {sorted(row['tenant_id'] for row in scopes)})"
+    )
+    after = await row_counts(db, document_id, tables)
+    lost = {
+        table: (before[table], after[table]) for table in tables if after[table] != before[table]
+    }
+    assert not lost, (
+        f"a purge erased rows of {document_id}, created {document['created_at']}, well within "
+        f"its retention (table: (rows before, after)) {lost}"
+    )
+    if storage is not None:
+        assert storage.holds(key), (
+            f"a purge removed the file {storage.path(key)} of {document_id}, created "
+            f"{document['created_at']}, well within its retention"
+        )
+    assert synthetic.uploader.get(f"/documents/{document_id}").status_code == 200, (
+        f"after a purge GET /documents/{document_id} no longer answers 200"
     )

@@ -1,8 +1,10 @@
 """Response headers: the browser-facing security policy, no caching of document data, no CORS.
 
 The API serves JSON and raw documents, never pages: every answer forbids sniffing and framing.
-The set of security headers is compared with the baseline, so a header dropped or added by a
-deployment (or a proxy in front of it) shows up as a diff.
+Besides those floors, each security header is compared with the baseline byte for byte, as
+sent: a header dropped, added or weakened within the floor (a shorter HSTS max-age, one more
+CSP source, SAMEORIGIN for DENY) by a deployment or a proxy in front of it is a diff that
+names the header and both values.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from pytest_prodval import Baseline
+from pytest_prodval import Baseline, BaselineMismatch
 
 from ._support import grouped, random_id
 
@@ -49,6 +51,30 @@ def _policy_problems(response: httpx.Response) -> list[str]:
     return problems
 
 
+def compare_header_values(baseline: Baseline, answers: dict[str, httpx.Response]) -> None:
+    """Each security header's value on ``answers`` against the baseline's, byte for byte.
+
+    One comparison per header (its name is the header's), so that a failure names the header
+    and shows both values whole; the value is the one every answer sent (None: absent), or
+    ``{answer: value}`` when they differ. Every header is judged before the check fails.
+    """
+    __tracebackhide__ = True
+    mismatches = []
+    for header in SECURITY_HEADERS:
+        sent = {name: response.headers.get(header) for name, response in answers.items()}
+        distinct = set(sent.values())
+        value = distinct.pop() if len(distinct) == 1 else sent
+        try:
+            baseline.exact(header, value)
+        except BaselineMismatch as exc:
+            mismatches.append(str(exc))
+    if mismatches:
+        raise BaselineMismatch(
+            f"{len(mismatches)} security header(s) differ from the baseline:\n"
+            + "\n".join(mismatches)
+        )
+
+
 def _no_store(response: httpx.Response) -> bool:
     directives = {d.strip().lower() for d in response.headers.get("cache-control", "").split(",")}
     return "no-store" in directives
@@ -59,10 +85,11 @@ def test_every_kind_of_answer_carries_the_security_headers(
 ) -> None:
     """200, 401, 404 and 405 answers carry nosniff, CSP frame-ancestors and X-Frame-Options.
 
-    The set of security headers on each answer matches the baseline.
+    Each security header's value matches the baseline's byte for byte.
 
     Guards against: security headers missing or removed by a deployment or proxy
-    (`weak_headers`), on some answers only.
+    (`weak_headers`), on some answers only; a policy weakened within the floor (HSTS max-age
+    or includeSubDomains, CSP sources, X-Frame-Options SAMEORIGIN, Referrer-Policy).
     Evidences: HIPAA 45 CFR 164.312(e)(1) (transmission security)
     """
     answers = {
@@ -78,21 +105,19 @@ def test_every_kind_of_answer_carries_the_security_headers(
         for problem in _policy_problems(response)
     ]
     assert not problems, "security headers missing or weak:\n  " + grouped(problems)
-    present = {
-        name: sorted(h for h in SECURITY_HEADERS if h in response.headers)
-        for name, response in answers.items()
-    }
-    baseline.exact("security header names", present)
+    compare_header_values(baseline, answers)
 
 
 @pytest.mark.synthetic
 def test_document_data_is_never_cached(synthetic: SyntheticDocuments, baseline: Baseline) -> None:
     """Answers carrying document data (upload, document, content) say Cache-Control: no-store.
 
-    The content is also served as an attachment, with nosniff and a framing policy.
+    The content is also served as an attachment, with nosniff and a framing policy; each
+    security header (Cache-Control among them) matches the baseline's byte for byte.
 
     Guards against: PHI kept in browser or proxy caches (`weak_headers`), and uploaded HTML
-    rendered in the API's origin.
+    rendered in the API's origin; a weaker policy on the personal-data routes than on the
+    known-good deployment.
     Evidences: HIPAA 45 CFR 164.312(a)(1) (access control), 164.312(e)(1)
     """
     created = synthetic.upload()
@@ -115,13 +140,7 @@ def test_document_data_is_never_cached(synthetic: SyntheticDocuments, baseline: 
         problems.append((content_route, f"Content-Disposition {disposition!r}, not attachment"))
     problems += [(content_route, problem) for problem in _policy_problems(content)]
     assert not problems, "document data may be cached or rendered:\n  " + grouped(problems)
-    baseline.exact(
-        "security header names",
-        {
-            name: sorted(h for h in SECURITY_HEADERS if h in response.headers)
-            for name, response in answers.items()
-        },
-    )
+    compare_header_values(baseline, answers)
 
 
 def _cors_problems(name: str, response: httpx.Response) -> list[str]:

@@ -1,9 +1,12 @@
-"""``docpipe``: bring the reference platform up and down, deploy releases and faults, roll back."""
+"""``docpipe``: bring the reference platform up and down, deploy releases and faults, roll back,
+pause and resume one dependency."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -18,12 +21,14 @@ from . import DEFAULT_RELEASE, RELEASES
 from .faults import FAULTS, FaultError, Faults
 from .home import DEFAULT_PORTS, Home, write_json
 from .net import free_port
+from .pausing import MODES, control_file
 
 __all__ = ["main"]
 
 UP_TIMEOUT_S = 60.0
 DEPLOY_TIMEOUT_S = 60.0
 DOWN_TIMEOUT_S = 30.0
+CONTROL_TIMEOUT_S = 60.0
 POLL_S = 0.1
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DOWN = 0, 1, 2, 3
@@ -196,9 +201,13 @@ def _down(home: Home, *, quiet: bool = False, timeout: float = DOWN_TIMEOUT_S) -
             password = home.credentials().postgres_password
             EmbeddedPostgres(data_dir, state["ports"]["postgres"], password=password).stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-    shutil.rmtree(home.storage_dir, ignore_errors=True)
+    if home.storage_dir.is_file():  # paused storage (docpipe.pausing) of a crashed supervisor
+        home.storage_dir.unlink()
+    for storage in (home.storage_dir, home.storage_dir.with_name("storage.paused")):
+        shutil.rmtree(storage, ignore_errors=True)
     home.state_file.unlink(missing_ok=True)
     home.request_file.unlink(missing_ok=True)
+    control_file(home.root).unlink(missing_ok=True)
     if not quiet:
         print("docpipe is down" if was_running else "docpipe was not running; cleaned up")
     return was_running
@@ -285,6 +294,44 @@ def cmd_rollback(home: Home, args: argparse.Namespace) -> int:
     )
 
 
+def _request_control(home: Home, action: str, component: str, mode: str, timeout: float) -> None:
+    """Ask the supervisor to pause or resume ``component``; wait (bounded) for its answer."""
+    state = _running_state(home)
+    if state is None:
+        raise CliError("docpipe is not running; start it with `docpipe up`", EXIT_DOWN)
+    request_id = uuid.uuid4().hex
+    write_json(
+        control_file(home.root),
+        {"id": request_id, "action": action, "component": component, "mode": mode},
+    )
+    supervisor = state["supervisor_pid"]
+    os.kill(supervisor, signal.SIGUSR1)
+
+    def answered() -> bool:
+        return (home.state() or {}).get("control_id") == request_id or not _alive(supervisor)
+
+    if not _wait(answered, timeout):
+        raise CliError(f"{action} {component} did not finish within {timeout:g} s")
+    if not _alive(supervisor):
+        raise CliError(f"{action} {component}: the supervisor exited; log: {home.log_dir}")
+    error = (home.state() or {}).get("control_error")
+    if error:
+        raise CliError(f"{action} {component} failed: {error}")
+
+
+def cmd_pause(home: Home, args: argparse.Namespace) -> int:
+    _request_control(home, "pause", args.component, args.mode, args.timeout)
+    how = "frozen: it hangs" if args.mode == "freeze" else "stopped: it is unreachable"
+    print(f"paused {args.component} ({how}); `docpipe resume {args.component}` brings it back")
+    return EXIT_OK
+
+
+def cmd_resume(home: Home, args: argparse.Namespace) -> int:
+    _request_control(home, "resume", args.component, "", args.timeout)
+    print(f"resumed {args.component}")
+    return EXIT_OK
+
+
 # Requests per second the generated load profile may send: the API saturates at 500-1000
 # req/s on a 2-core machine (its one process at 0.75-0.93 of a core), where latency measures
 # queueing, not the release. A fifth of the low end leaves room for a second deployment on the
@@ -322,6 +369,12 @@ PRODVAL_ENVIRONMENT = """\
       expected_workers: {workers}
       jwt_secret: {jwt_secret}
       jwt_audience: docpipe
+      storage_dir: {storage_dir}
+      # How the destructive dependency checks take a dependency away and give it back.
+      pause_commands:
+{pause_commands}
+      resume_commands:
+{resume_commands}
 """
 
 
@@ -357,6 +410,10 @@ def _environment_block(name: str, home: Home, expected_release: str | None) -> s
             EXIT_DOWN,
         )
     credentials = home.credentials()
+    # An external database (--dsn) is not docpipe's to stop.
+    dependencies = ["parser", "embedder", "storage"]
+    if (state.get("database") or {}).get("embedded"):
+        dependencies.insert(0, "database")
     return PRODVAL_ENVIRONMENT.format(
         home=home.root,
         name=name,
@@ -372,6 +429,21 @@ def _environment_block(name: str, home: Home, expected_release: str | None) -> s
         release=expected_release or state["release"],
         workers=sum(1 for component in state["components"] if component.startswith("worker-")),
         jwt_secret=credentials.jwt_secret,
+        storage_dir=json.dumps(str(home.storage_dir)),
+        pause_commands=_commands(home, "pause", dependencies),
+        resume_commands=_commands(home, "resume", dependencies),
+    )
+
+
+def _commands(home: Home, action: str, dependencies: list[str]) -> str:
+    """YAML lines ``dependency: "docpipe --home HOME ACTION dependency"`` (JSON strings are YAML),
+    with this interpreter so that they run wherever the checks run."""
+    return "\n".join(
+        f"        {name}: "
+        + json.dumps(
+            shlex.join([sys.executable, "-m", "docpipe", "--home", str(home.root), action, name])
+        )
+        for name in dependencies
     )
 
 
@@ -436,6 +508,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config.add_argument("--expected-release", help="release the checks expect (default: running)")
     config.set_defaults(func=cmd_prodval_config)
+
+    pause = sub.add_parser(
+        "pause", help="take one dependency away (stopped, or frozen with --mode freeze)"
+    )
+    pause.add_argument("component", help="database, storage, parser, embedder, api or worker-N")
+    pause.add_argument(
+        "--mode",
+        choices=MODES,
+        default="stop",
+        help="stop: unreachable (default); freeze: SIGSTOP, it hangs",
+    )
+    pause.add_argument("--timeout", type=float, default=CONTROL_TIMEOUT_S)
+    pause.set_defaults(func=cmd_pause)
+
+    resume = sub.add_parser("resume", help="bring a paused dependency back")
+    resume.add_argument("component")
+    resume.add_argument("--timeout", type=float, default=CONTROL_TIMEOUT_S)
+    resume.set_defaults(func=cmd_resume)
 
     faults = sub.add_parser("faults", help="list the fault switches")
     faults.set_defaults(func=cmd_faults)

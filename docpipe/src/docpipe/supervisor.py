@@ -2,7 +2,9 @@
 
 ``docpipe up`` starts it detached; it starts PostgreSQL (embedded unless a DSN is given), the
 parser and embedder stand-ins, the API and the workers as its children, restarts a child that
-crashes, and on SIGHUP performs the deployment described in ``deploy-request.json``. On
+crashes, and on SIGHUP performs the deployment described in ``deploy-request.json``. On SIGUSR1
+it pauses or resumes one dependency as ``control-request.json`` asks (``docpipe.pausing``); a
+paused component is not restarted, and a deployment or a stop resumes everything first. On
 SIGTERM it stops everything and exits. Children get PR_SET_PDEATHSIG, so even a supervisor
 killed with SIGKILL takes the Python components with it; ``docpipe down`` stops PostgreSQL in
 that case.
@@ -26,11 +28,21 @@ from pathlib import Path
 from typing import IO, Any
 
 import asyncpg
+import psutil
 
 from . import RELEASES, schema
 from .faults import Faults
-from .home import DEFAULT_PORTS, KEY_ROLES, TENANT_NAMES, Credentials, Home, write_json
+from .home import DEFAULT_PORTS, KEY_ROLES, TENANT_NAMES, Credentials, Home, read_json, write_json
 from .net import wait_for_http
+from .pausing import (
+    MODES,
+    PauseError,
+    continue_processes,
+    control_file,
+    freeze_processes,
+    restore_storage,
+    take_storage_away,
+)
 
 __all__ = ["Component", "Supervisor", "main"]
 
@@ -40,7 +52,7 @@ MAX_RESTARTS = 5
 EXPIRING_CERT_DAYS = 3.0
 CERT_DAYS = 365.0
 _PR_SET_PDEATHSIG = 1
-_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD}
+_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGCHLD}
 
 
 def _die_with_parent() -> None:
@@ -128,6 +140,9 @@ class Supervisor:
         self.history: list[Deployment] = [Deployment(1, release, faults.spec(), "up", _now())]
         self.last_error: str | None = None
         self.status = "starting"
+        self.paused: dict[str, str] = {}  # dependency -> how (pausing.MODES)
+        self.control_id: str | None = None
+        self.control_error: str | None = None
 
     # --- the deployment -------------------------------------------------------------------
 
@@ -296,6 +311,10 @@ class Supervisor:
                     name: {"pid": c.pid, "restarts": c.restarts, "log": str(c.log)}
                     for name, c in self.components.items()
                 },
+                "storage_dir": str(self.home.storage_dir),
+                "paused": self.paused,
+                "control_id": self.control_id,
+                "control_error": self.control_error,
             },
         )
 
@@ -320,6 +339,8 @@ class Supervisor:
                 self.reap()
             elif info.si_signo == signal.SIGHUP:
                 self.deploy()
+            elif info.si_signo == signal.SIGUSR1:
+                self.control()
             else:
                 self.status = "stopping"
                 self.write_state()
@@ -332,7 +353,7 @@ class Supervisor:
         """Restart a component that died (as an orchestrator would), a few times at most."""
         for component in self.components.values():
             code = component.exited()
-            if code is None or self.status != "up":
+            if code is None or self.status != "up" or component.name in self.paused:
                 continue
             if component.restarts >= MAX_RESTARTS:
                 continue
@@ -343,8 +364,6 @@ class Supervisor:
             self.write_state()
 
     def deploy(self) -> None:
-        from .home import read_json
-
         request = read_json(self.home.request_file) or {}
         request_id = request.get("id")
         try:
@@ -354,6 +373,7 @@ class Supervisor:
                 raise ValueError(f"unknown release {release!r}")
             self.status = "deploying"
             self.write_state(request_id)
+            self.resume_all()  # a release is rolled out onto the whole deployment
             self.roll_out(release, faults)
         except Exception as exc:
             traceback.print_exc()
@@ -372,7 +392,105 @@ class Supervisor:
         self.status, self.last_error = "up", None
         self.write_state(request_id)
 
+    # --- pause and resume -----------------------------------------------------------------
+
+    def control(self) -> None:
+        """Pause or resume one dependency as ``control-request.json`` asks; the outcome goes in
+        the state file under the request's id."""
+        request = read_json(control_file(self.home.root)) or {}
+        self.control_id, self.control_error = request.get("id"), None
+        try:
+            name, mode = str(request.get("component")), str(request.get("mode", "stop"))
+            if request.get("action") == "pause":
+                self.pause(name, mode)
+            elif request.get("action") == "resume":
+                self.resume(name)
+            else:
+                raise PauseError(f"unknown action {request.get('action')!r}")
+        except PauseError as exc:  # reported to the CLI that asked
+            self.control_error = str(exc)
+        except Exception as exc:  # the same, with the trace in the log; the supervisor goes on
+            traceback.print_exc()
+            self.control_error = _one_line(exc)
+        self.write_state()
+
+    def pausable(self) -> list[str]:
+        names = ["storage", *self.components]
+        return ["database", *names] if self.postgres is not None else names
+
+    def pause(self, name: str, mode: str) -> None:
+        if mode not in MODES:
+            raise PauseError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
+        if name not in self.pausable():
+            raise PauseError(
+                f"cannot pause {name!r}; expected one of: {', '.join(self.pausable())}"
+            )
+        if name in self.paused:
+            raise PauseError(f"{name} is paused already ({self.paused[name]})")
+        if self.status != "up":
+            raise PauseError(f"the deployment is {self.status}, not up")
+        if name == "storage":
+            if mode == "freeze":
+                raise PauseError("storage has no process to freeze; pause it with stop")
+            take_storage_away(self.home.storage_dir)
+        elif mode == "freeze":
+            freeze_processes(self._processes(name))
+        elif name == "database":
+            self.postgres.stop()
+        else:
+            self.components[name].stop()
+        self.paused[name] = mode
+        print(f"supervisor: paused {name} ({mode})", flush=True)
+
+    def resume(self, name: str) -> None:
+        mode = self.paused.get(name)
+        if mode is None:
+            paused = ", ".join(self.paused) or "nothing"
+            raise PauseError(f"{name} is not paused (paused: {paused})")
+        if name == "storage":
+            restore_storage(self.home.storage_dir)
+        elif mode == "freeze":
+            continue_processes(self._processes(name))
+        elif name == "database":
+            self.postgres.start()
+        else:
+            self.components[name].start()
+        del self.paused[name]  # started: from now on the reaper restarts it if it dies
+        print(f"supervisor: resumed {name}", flush=True)
+        if mode == "stop":
+            self._wait_until_serving(name)
+
+    def _wait_until_serving(self, name: str) -> None:
+        """After a restart: until the component answers its /health (the services), bounded."""
+        if name in ("parser", "embedder"):
+            wait_for_http(f"http://127.0.0.1:{self.ports[name]}/health", timeout=HEALTH_TIMEOUT_S)
+        elif name == "api":
+            wait_for_http(
+                f"https://127.0.0.1:{self.ports['api']}/health",
+                timeout=HEALTH_TIMEOUT_S,
+                verify=str(self.home.tls_dir / "ca.pem"),
+            )
+
+    def resume_all(self) -> None:
+        for name in list(self.paused):
+            self.resume(name)
+
+    def _processes(self, name: str) -> list[psutil.Process]:
+        """The processes of a component, a parent before its children."""
+        pid = self.postgres.pid if name == "database" else self.components[name].pid
+        if pid is None:
+            raise PauseError(f"{name} has no process")
+        try:
+            parent = psutil.Process(pid)
+            return [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            raise PauseError(f"{name} (pid {pid}) is not running") from None
+
     def shutdown(self) -> None:
+        try:
+            self.resume_all()  # a frozen process would not act on SIGTERM
+        except Exception:
+            traceback.print_exc()  # stop what can be stopped anyway
         for component in reversed(list(self.components.values())):
             component.stop()
         if self.postgres is not None:
