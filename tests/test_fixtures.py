@@ -249,3 +249,39 @@ def test_the_anonymous_client_sends_no_credentials_nor_authenticating_headers(
         """
     )
     pytester.runpytest("--target-env=local").assert_outcomes(passed=1)
+
+
+FUNCTION_LOOP_DB_CHECKS = """
+import pytest
+
+@pytest.mark.asyncio
+async def test_marked(db):
+    assert await db.fetchval("select 1") == 1
+
+async def test_by_default(db):
+    assert await db.fetchval("select 1") == 1
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_on_the_session_loop(db):
+    assert await db.fetchval("select 1") == 1
+"""
+
+
+def test_db_in_a_check_on_another_event_loop_says_how_to_mark_it(
+    pytester: pytest.Pytester, echo_url: str, postgres_dsn: str
+) -> None:
+    # Before: "target unreachable: another operation is in progress" (asyncpg used from a
+    # loop other than the pool's), filed by Allure as infrastructure.
+    pytester.makefile(".yaml", prodval=config_for(echo_url, postgres_dsn, False))
+    pytester.makepyfile(FUNCTION_LOOP_DB_CHECKS)
+    result = pytester.runpytest(
+        "--target-env=local", "-p", "no:cacheprovider", "-o", "asyncio_mode=auto"
+    )
+    result.assert_outcomes(passed=1, errors=2)
+    said = (
+        "the db fixture's pool lives on the session's event loop and this check runs on a "
+        'function-scoped one: mark it @pytest.mark.asyncio(loop_scope="session") (or set '
+        "asyncio_default_test_loop_scope = session in the ini file)"
+    )
+    assert result.outlines.count(said) == 2, result.stdout.str()
+    assert "another operation is in progress" not in result.stdout.str()
