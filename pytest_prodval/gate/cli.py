@@ -149,6 +149,9 @@ def cmd_finish(work: Work) -> int:
     written = _write_record(run.record, record, step.exit_code)
     for line in outcome_lines(record):
         print(line, file=sys.stderr)
+    from .github import publish  # GitHub Actions: step summary and ::error annotations
+
+    publish(record, settings.config, settings.env)
     if written:
         say(f"gate record: {run.record}")
     if settings.notify:
