@@ -27,6 +27,7 @@ import pytest
 
 from pytest_prodval import TargetEnv
 
+from ._inventory import DEFAULT_INVENTORY_PATH, Inventory, fetch_inventory
 from ._support import (
     SYNTHETIC_SUBJECT_PREFIX,
     AwaitState,
@@ -91,6 +92,17 @@ class SyntheticDocuments:
 def params(target: TargetEnv) -> dict[str, Any]:
     """The environment's suite parameters (``params:`` in prodval.yaml)."""
     return dict(target.params)
+
+
+@pytest.fixture(scope="session")
+def inventory(api: httpx.Client, params: dict[str, Any]) -> Inventory:
+    """The target's route inventory (``params.inventory_path``, default /openapi.json), fetched
+    once per session; every check that uses it fails with why when there is none."""
+    path = str(params.get("inventory_path", DEFAULT_INVENTORY_PATH))
+    try:
+        return fetch_inventory(api, path)
+    except ValueError as exc:
+        pytest.fail(f"no route inventory: {exc}")
 
 
 @pytest.fixture(scope="session", autouse=True)

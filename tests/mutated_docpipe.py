@@ -1,9 +1,9 @@
 """A docpipe built from a changed copy of its source: a realistic regression, not a fault switch.
 
-``mutated_source`` copies docpipe's source tree and applies text replacements, each of which
-must match exactly once; ``docpipe_from`` runs the CLI with that copy first on PYTHONPATH, which
-the supervisor and every component it starts inherit. ``failures`` reads what failed from a
-JUnit XML report, with the failure text.
+``mutated_source`` copies docpipe's source tree (or another copy of it) and applies text
+replacements, each of which must match exactly once (``mutated_texts``); ``docpipe_from`` runs
+the CLI with that copy first on PYTHONPATH, which the supervisor and every component it starts
+inherit. ``failures`` reads what failed from a JUnit XML report, with the failure text.
 """
 
 from __future__ import annotations
@@ -22,18 +22,31 @@ DOCPIPE_SRC = ROOT / "docpipe" / "src"
 Mutation = dict[str, list[tuple[str, str]]]
 
 
-def mutated_source(where: Path, mutation: Mutation) -> Path:
-    """A copy of docpipe/src under ``where`` with ``mutation`` applied; its path."""
-    source = where / "src"
-    shutil.copytree(DOCPIPE_SRC, source, ignore=shutil.ignore_patterns("__pycache__"))
+def mutated_texts(mutation: Mutation, base: Path = DOCPIPE_SRC) -> dict[str, str]:
+    """Each file ``mutation`` changes (relative to ``base``, a docpipe/src tree) -> its new text.
+
+    Raises ValueError naming the file and the text when a replacement does not match exactly
+    once (after the file's earlier replacements).
+    """
+    texts = {}
     for relative, replacements in mutation.items():
-        path = source / relative
-        text = path.read_text()
+        text = (base / relative).read_text()
         for old, new in replacements:
             count = text.count(old)
-            assert count == 1, f"{relative}: {old!r} occurs {count} times, expected once"
+            if count != 1:
+                raise ValueError(f"{relative}: {old!r} occurs {count} times, expected once")
             text = text.replace(old, new)
-        path.write_text(text)
+        texts[relative] = text
+    return texts
+
+
+def mutated_source(where: Path, mutation: Mutation, base: Path = DOCPIPE_SRC) -> Path:
+    """A copy of ``base`` (docpipe/src) under ``where`` with ``mutation`` applied; its path."""
+    texts = mutated_texts(mutation, base)
+    source = where / "src"
+    shutil.copytree(base, source, ignore=shutil.ignore_patterns("__pycache__"))
+    for relative, text in texts.items():
+        (source / relative).write_text(text)
     return source
 
 

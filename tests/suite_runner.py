@@ -30,8 +30,12 @@ def run_suites(
     summary: Path,
     extra: Sequence[str] = (),
     timeout: float,
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess[str]:
-    """``pytest SELECTION --target-env=local`` with ``config``; never starts a docpipe itself."""
+    """``pytest SELECTION --target-env=local`` with ``config``; never starts a docpipe itself.
+
+    ``cwd`` is the project the suites are taken from (this one, or a copy of it).
+    """
     return subprocess.run(
         [
             sys.executable,
@@ -47,7 +51,7 @@ def run_suites(
             "-q",
             *extra,
         ],
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, "PRODVAL_NO_EMBEDDED_TARGET": "1"},
         capture_output=True,
         text=True,

@@ -276,7 +276,7 @@ class Baseline:
         verdict = redact_verdict(verdict, self.redactor)
         self.on_verdict(verdict, entry)
         if verdict.failed:
-            raise BaselineMismatch(verdict.message)
+            raise BaselineMismatch(verdict.failure_text(name))
         return verdict
 
     def _with_baseline(

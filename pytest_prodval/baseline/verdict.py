@@ -42,6 +42,15 @@ class Verdict:
     def failed(self) -> bool:
         return self.status in (Status.FAILED, Status.MISSING)
 
+    def failure_text(self, name: str) -> str:
+        """The message as a failed check shows it: what differs first, under the comparison's
+        own ``name``, and the full key last (pytest's short summary, JUnit and the gate's
+        "failed:" lines keep only the start; the key repeats the check's node id)."""
+        prefix = f"{self.key}: "
+        if not self.message.startswith(prefix):
+            return self.message  # a missing entry names its key in its own words
+        return f"{name}: {self.message[len(prefix) :]}\n  key: {self.key}"
+
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["status"] = self.status.value

@@ -9,7 +9,9 @@ Parameters read from ``params`` (optional):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,8 @@ import httpx
 import pytest
 
 from pytest_prodval import Baseline
+
+from .._inventory import Inventory, Operation, synthetic_values
 
 if TYPE_CHECKING:
     import asyncpg
@@ -97,6 +101,90 @@ def test_reading_a_synthetic_document_is_audited_with_actor_action_object_and_ti
         note=f"audit entry {entry.get('id')} is stamped {entry['at']}, the read was at "
         f"{read_at.isoformat()}",
     )
+
+
+# What ``synthetic.upload`` sends: the one write, besides the erasure, made on synthetic data.
+UPLOAD_ROUTE = "POST /documents"
+
+
+def _accesses(
+    inventory: Inventory, synthetic: SyntheticDocuments, api_as: Callable[[str], httpx.Client]
+) -> tuple[dict[str, int], dict[str, tuple[Operation, set[str]]], list[str]]:
+    """Make every access to personal data the check can make on a synthetic document: the
+    upload, each GET, then each DELETE of the document. Per route: its status, what its audit
+    row must name (the ids it addressed, or a marker it passed), and the routes it cannot do.
+    """
+    uploaded = synthetic.upload()
+    assert uploaded.status_code == 201, f"upload: {uploaded.status_code} {uploaded.text[:300]}"
+    document_id = uploaded.json()["id"]
+    values = synthetic_values(document_id, synthetic.subject)
+    ops = [op for op in inventory.operations if op.personal_data]
+    statuses = {UPLOAD_ROUTE: uploaded.status_code}
+    names: dict[str, tuple[Operation, set[str]]] = {}
+    not_done = []
+    for op in [*(o for o in ops if o.method == "GET"), *(o for o in ops if o.method == "DELETE")]:
+        if op.audit_action is None or op.min_role is None:
+            not_done.append(f"{op.name} declares personal data but no audit action or role")
+            continue
+        marker = f"prodval-audit-{uuid.uuid4().hex[:12]}"
+        query = None if op.params else {"subject_prefix": synthetic.subject, "action": marker}
+        response = api_as(op.min_role).request(op.method, op.url(values), params=query)
+        statuses[op.name] = response.status_code
+        named = {values[p] for p in op.params} if op.params else {synthetic.subject, marker}
+        names[op.name] = (op, named)
+    upload = next((op for op in ops if op.name == UPLOAD_ROUTE), None)
+    if upload is not None and upload.audit_action is not None:
+        names[UPLOAD_ROUTE] = (upload, {document_id})
+    return statuses, names, not_done
+
+
+def _unaudited(
+    admin: httpx.Client, names: dict[str, tuple[Operation, set[str]]], since: dt.datetime
+) -> list[str]:
+    """The routes of ``names`` with no audit row of their action naming what they accessed."""
+    missing = []
+    for route, (op, named) in names.items():
+        query = {"action": str(op.audit_action), "since": since.isoformat(), "limit": "1000"}
+        response = admin.get("/audit", params=query)
+        assert response.status_code == 200, f"GET /audit answered {response.status_code}"
+        rows = [json.dumps(entry) for entry in response.json().get("entries", [])]
+        if not any(name in row for row in rows for name in named):
+            missing.append(f"{route} (no {op.audit_action!r} row naming {sorted(named)[0]})")
+    return missing
+
+
+@pytest.mark.synthetic
+def test_every_access_to_personal_data_is_audited(
+    synthetic: SyntheticDocuments,
+    api_as: Callable[[str], httpx.Client],
+    inventory: Inventory,
+    params: dict[str, Any],
+    baseline: Baseline,
+) -> None:
+    """Every route of the inventory that declares personal data leaves an audit row of its
+    declared action naming what it accessed: the upload, every read (listings, exports and
+    the audit log itself included) and the erasure of a synthetic document, each as the
+    route's lowest role.
+
+    Guards against: an access path to personal data that leaves no audit trail (`no_audit`),
+    e.g. a listing, a result or a content read that skips the audit the main read writes.
+    Evidences: HIPAA 45 CFR 164.312(b)
+    """
+    max_delay = float(params.get("audit_max_delay_s", 60))
+    since = _now() - dt.timedelta(seconds=max_delay)  # wide enough for clock skew
+    statuses, names, not_done = _accesses(inventory, synthetic, api_as)
+    assert not not_done, "; ".join(not_done)
+    refused = [f"{route} -> {s}" for route, s in statuses.items() if s in (401, 403) or s >= 500]
+    assert not refused, "accesses to personal data not served: " + "; ".join(refused)
+    admin = api_as("admin")
+    deadline = time.monotonic() + AUDIT_VISIBLE_WITHIN_S
+    while (missing := _unaudited(admin, names, since)) and time.monotonic() < deadline:
+        time.sleep(0.2)  # an audit pipeline may ship rows a little later; bounded
+    assert not missing, (
+        f"accesses to personal data without an audit row within {AUDIT_VISIBLE_WITHIN_S:g} s: "
+        + "; ".join(missing)
+    )
+    baseline.exact("audited actions", {route: op.audit_action for route, (op, _) in names.items()})
 
 
 @pytest.mark.asyncio(loop_scope="session")

@@ -1,9 +1,10 @@
 """Authentication: every protected route refuses anonymous callers, and forged JWTs are refused.
 
-Routes are addressed with random ids: a 401 needs no document, and a route that answers
-anything else to a caller without credentials (a 404 included) has skipped authentication.
-Write routes get no body, so even a route that skipped authentication changes nothing
-(an empty upload is refused; a purge removes only what the retention job would).
+The routes are those of the target's route inventory (``suites/_inventory.py``), addressed
+with random ids: a 401 needs no document, and a route that answers anything else to a caller
+without credentials (a 404 included) has skipped authentication. Write routes get no body, so
+even a route that skipped authentication changes nothing (an empty upload is refused; a purge
+removes only what the retention job would).
 """
 
 from __future__ import annotations
@@ -18,21 +19,11 @@ from pytest_prodval import Baseline
 from ._support import FORGERIES, TokenFactory, random_id
 
 if TYPE_CHECKING:
+    from .._inventory import Inventory
     from ..conftest import SyntheticDocuments
 
 pytestmark = [pytest.mark.security]
 
-# (method, path template): every route that needs a caller. {id} and {subject} are random.
-PROTECTED_ROUTES = [
-    ("GET", "/documents/{id}"),
-    ("GET", "/documents/{id}/result"),
-    ("GET", "/documents/{id}/content"),
-    ("DELETE", "/documents/{id}"),
-    ("POST", "/documents"),
-    ("GET", "/subjects/{subject}/export"),
-    ("GET", "/audit"),
-    ("POST", "/admin/retention/purge"),
-]
 # Credentials that identify nobody: each must be refused like no credentials at all.
 BOGUS_CREDENTIALS = {
     "none": {},
@@ -43,50 +34,52 @@ BOGUS_CREDENTIALS = {
 }
 
 
-def _path(template: str) -> str:
-    return template.format(id=random_id(), subject=f"prodval-security-{random_id()}")
+def _challenge(response: httpx.Response) -> str | None:
+    """Why a refusal is not a 401 with a Bearer challenge; None when it is one."""
+    if response.status_code != 401:
+        return f"{response.status_code} {response.text[:80]!r}"
+    challenge = response.headers.get("www-authenticate")
+    if "bearer" not in (challenge or "").lower():
+        return f"401 without a 'WWW-Authenticate: Bearer' challenge (got {challenge!r})"
+    return None
 
 
-def _request(client: httpx.Client, method: str, template: str, headers: dict[str, str]) -> int:
-    return client.request(method, _path(template), headers=headers).status_code
-
-
-@pytest.mark.parametrize(("method", "path"), PROTECTED_ROUTES)
 def test_a_protected_route_answers_401_without_credentials(
-    anonymous: httpx.Client, method: str, path: str
+    anonymous: httpx.Client, inventory: Inventory
 ) -> None:
-    """A protected route, called without credentials, answers 401 with a Bearer challenge.
+    """Every protected operation of the route inventory, called without credentials, answers
+    401 with a Bearer challenge.
+
+    Ids are random and write operations get no body: nothing exists to change.
 
     Guards against: a route served to anonymous callers (`auth_bypass` serves
-    GET /documents/{id} to anyone).
+    GET /documents/{id} to anyone), also one that no hand-written list names.
     Evidences: HIPAA 45 CFR 164.312(d) (person or entity authentication)
     """
-    response = anonymous.request(method, _path(path))
-    assert response.status_code == 401, (
-        f"{method} {path} without credentials answered {response.status_code}, expected 401: "
-        f"{response.text[:200]}"
-    )
-    assert "bearer" in response.headers.get("www-authenticate", "").lower(), (
-        f"{method} {path}: 401 without a 'WWW-Authenticate: Bearer' challenge "
-        f"(got {response.headers.get('www-authenticate')!r})"
-    )
+    problems = [
+        f"{op.name} -> {problem}"
+        for op in inventory.protected()
+        if (problem := _challenge(anonymous.request(op.method, op.url()))) is not None
+    ]
+    assert not problems, "without credentials, expected 401 + Bearer: " + "; ".join(problems)
 
 
 def test_no_route_accepts_bogus_credentials_and_the_route_table_matches_the_baseline(
-    anonymous: httpx.Client, baseline: Baseline
+    anonymous: httpx.Client, inventory: Inventory, baseline: Baseline
 ) -> None:
-    """Every protected route with every kind of bogus credential answers 401, as in the baseline.
+    """Every protected operation with every kind of bogus credential answers 401, as in the
+    baseline.
 
     Guards against: a route that accepts unknown keys, other schemes or garbage tokens, and a
     protected route added or dropped without review (`auth_bypass`).
     Evidences: HIPAA 45 CFR 164.312(d) (person or entity authentication)
     """
     table = {
-        f"{method} {path}": {
-            kind: _request(anonymous, method, path, headers)
+        op.name: {
+            kind: anonymous.request(op.method, op.url(), headers=headers).status_code
             for kind, headers in BOGUS_CREDENTIALS.items()
         }
-        for method, path in PROTECTED_ROUTES
+        for op in inventory.protected()
     }
     not_refused = [
         f"{route} with {kind}: {status}"
@@ -94,9 +87,7 @@ def test_no_route_accepts_bogus_credentials_and_the_route_table_matches_the_base
         for kind, status in statuses.items()
         if status != 401
     ]
-    assert not not_refused, "requests with bogus credentials not answered 401:\n  " + "\n  ".join(
-        not_refused
-    )
+    assert not not_refused, "bogus credentials not answered 401: " + "; ".join(not_refused)
     baseline.exact("unauthenticated statuses", table)
 
 

@@ -74,8 +74,9 @@ async def purge_expired(
     tenant_id: str | None = None,
     actor: str = "system:retention",
     role: str | None = None,
+    action: str = "retention.purge",
 ) -> int:
-    """Erase every document past retention; write one ``retention.purge`` audit row.
+    """Erase every document past retention; write one audit row (``action``).
 
     A document expires when ``retain_until`` has passed or, where it is not set (it is a
     per-document override), ``retention_days`` after ``created_at``. ``tenant_id`` limits the
@@ -105,7 +106,7 @@ async def purge_expired(
         actor=actor,
         role=role,
         tenant_id=tenant_id,
-        action="retention.purge",
+        action=action,
         outcome="success",
         resource_type="document",
         detail={"count": len(purged), "ids": purged, "retention_days": retention_days},

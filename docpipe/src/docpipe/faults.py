@@ -28,6 +28,7 @@ FAULTS: dict[str, str] = {
     "slow_embedder": "the embedder takes 2.5 s per request (value: seconds)",
     "cert_expiring": "the API's TLS certificate is valid for under 7 days",
     "migration_behind": "the database schema is one version behind the release",
+    "unlisted_route": "a debug route left in the release: public GET /debug/routes, in no baseline",
 }
 
 _DEFAULTS = {"slow_api": 0.25, "error_rate": 0.2, "slow_db": 0.05, "slow_embedder": 2.5}

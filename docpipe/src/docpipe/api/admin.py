@@ -15,6 +15,7 @@ from .auth import authenticate, remote_addr
 from .context import app_context
 from .documents import document_columns, document_json, fetch_history
 from .errors import ApiError
+from .routes import audit_action
 
 __all__ = ["export_subject", "purge_retention", "read_audit"]
 
@@ -25,7 +26,7 @@ async def export_subject(request: Request) -> Response:
     ctx = app_context(request)
     subject_id = request.path_params["subject_id"]
     async with ctx.db.connection() as conn:
-        principal = await authenticate(request, conn, ctx.settings, "admin")
+        principal = await authenticate(request, conn, ctx.settings)
         rows = await conn.fetch(
             f"""
             select {document_columns("d")}, r.text as result_text, r.chunk_count,
@@ -55,7 +56,7 @@ async def export_subject(request: Request) -> Response:
             actor=principal.actor,
             tenant_id=principal.tenant_id,
             role=principal.role,
-            action="subject.export",
+            action=audit_action(request),
             outcome="success",
             resource_type="subject",
             resource_id=subject_id,
@@ -94,7 +95,7 @@ async def read_audit(request: Request) -> Response:
     action = query.get("action") or None
     async with ctx.db.connection() as conn:
         # Authenticate first: an anonymous caller learns nothing, not even about parameters.
-        principal = await authenticate(request, conn, ctx.settings, "admin")
+        principal = await authenticate(request, conn, ctx.settings)
         since, limit = _since(query.get("since")), _limit(query.get("limit"))
         rows = await conn.fetch(
             """
@@ -117,7 +118,7 @@ async def read_audit(request: Request) -> Response:
             actor=principal.actor,
             tenant_id=principal.tenant_id,
             role=principal.role,
-            action="audit.read",
+            action=audit_action(request),
             outcome="success",
             resource_type="audit_log",
             remote_addr=remote_addr(request),
@@ -139,7 +140,7 @@ async def read_audit(request: Request) -> Response:
 async def purge_retention(request: Request) -> Response:
     ctx = app_context(request)
     async with ctx.db.connection() as conn:
-        principal = await authenticate(request, conn, ctx.settings, "admin")
+        principal = await authenticate(request, conn, ctx.settings)
         # Scoped to the admin's tenant: one tenant's admin never erases another's data.
         purged = await purge_expired(
             conn,
@@ -149,5 +150,6 @@ async def purge_retention(request: Request) -> Response:
             tenant_id=principal.tenant_id,
             actor=principal.actor,
             role=principal.role,
+            action=audit_action(request),
         )
     return JSONResponse({"purged": purged})

@@ -22,6 +22,7 @@ from ..schema import hash_key
 from ..settings import ComponentSettings
 from .db import Conn
 from .errors import ApiError
+from .routes import declared
 
 __all__ = ["ROLES", "Principal", "authenticate", "has_credentials", "remote_addr"]
 
@@ -138,14 +139,16 @@ async def _identify(request: Request, conn: Conn, settings: ComponentSettings) -
     return await _from_jwt(conn, token.strip(), settings)
 
 
-async def authenticate(
-    request: Request, conn: Conn, settings: ComponentSettings, minimum_role: str
-) -> Principal:
+async def authenticate(request: Request, conn: Conn, settings: ComponentSettings) -> Principal:
     """The caller's identity, or ApiError 401/403 after auditing the refusal.
 
-    Call outside any transaction: the audit row of a refusal must commit although the
-    request fails.
+    The lowest role allowed is the one the route table declares for the operation
+    (``routes.declared``). Call outside any transaction: the audit row of a refusal must
+    commit although the request fails.
     """
+    minimum_role = declared(request).min_role
+    if minimum_role is None:
+        raise RuntimeError(f"{request.method} {request.url.path} is declared public")
     where = {"method": request.method, "path": request.url.path}
     try:
         principal = await _identify(request, conn, settings)

@@ -23,14 +23,12 @@ from .auth import Principal, authenticate, has_credentials, remote_addr
 from .context import AppContext, app_context
 from .db import Conn
 from .errors import ApiError, not_found
-from .upload import upload_document
+from .routes import audit_action
 
 __all__ = [
     "DEFAULT_LIST_ROWS",
     "MAX_LIST_ROWS",
-    "collection",
     "delete_document",
-    "document",
     "document_columns",
     "document_json",
     "fetch_history",
@@ -100,7 +98,7 @@ def document_json(row: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def _read(
-    request: Request, conn: Conn, ctx: AppContext, action: str, *, anonymous_ok: bool = False
+    request: Request, conn: Conn, ctx: AppContext, *, anonymous_ok: bool = False
 ) -> tuple[Principal, Any]:
     """Authenticate, then load the document; 404 for unknown, malformed or foreign ids.
 
@@ -108,7 +106,7 @@ async def _read(
     is then served as if made by the document's own tenant.
     """
     bypass = anonymous_ok and not has_credentials(request)
-    principal = None if bypass else await authenticate(request, conn, ctx.settings, "viewer")
+    principal = None if bypass else await authenticate(request, conn, ctx.settings)
     # The tenant filter is what keeps tenants apart; tenant_leak (and auth_bypass, which has
     # no tenant to filter by) drop it.
     tenant = None if principal is None or "tenant_leak" in ctx.faults else principal.tenant_id
@@ -128,7 +126,7 @@ async def _read(
             raise not_found()
         principal = Principal(actor="anonymous", tenant_id=row["tenant_id"], role="viewer")
     if row is None:
-        await _audit_read(request, conn, ctx, principal, action, doc_id, "not_found")
+        await _audit_read(request, conn, ctx, principal, doc_id, "not_found")
         raise not_found()
     return principal, row
 
@@ -138,7 +136,6 @@ async def _audit_read(
     conn: Conn,
     ctx: AppContext,
     principal: Principal,
-    action: str,
     doc_id: uuid.UUID | None,
     outcome: str,
     detail: Mapping[str, Any] | None = None,
@@ -150,7 +147,7 @@ async def _audit_read(
         actor=principal.actor,
         tenant_id=principal.tenant_id,
         role=principal.role,
-        action=action,
+        action=audit_action(request),
         outcome=outcome,
         resource_type="document",
         resource_id=str(doc_id) if doc_id is not None else None,
@@ -205,7 +202,7 @@ async def list_documents(request: Request) -> Response:
     query = request.query_params
     async with ctx.db.connection() as conn:
         # Authenticate first: an anonymous caller learns nothing, not even about parameters.
-        principal = await authenticate(request, conn, ctx.settings, "viewer")
+        principal = await authenticate(request, conn, ctx.settings)
         prefix = _subject_prefix(query.get("subject_prefix"))
         before = _created_before(query.get("created_before"))
         limit = _list_limit(query.get("limit"))
@@ -228,7 +225,7 @@ async def list_documents(request: Request) -> Response:
             "created_before": before.isoformat() if before else None,
             "limit": limit,
         }
-        await _audit_read(request, conn, ctx, principal, "document.list", None, "success", detail)
+        await _audit_read(request, conn, ctx, principal, None, "success", detail)
     return JSONResponse(
         {
             "documents": [
@@ -247,25 +244,23 @@ async def list_documents(request: Request) -> Response:
 async def get_document(request: Request) -> Response:
     ctx = app_context(request)
     async with ctx.db.connection() as conn:
-        principal, row = await _read(
-            request, conn, ctx, "document.read", anonymous_ok="auth_bypass" in ctx.faults
-        )
+        principal, row = await _read(request, conn, ctx, anonymous_ok="auth_bypass" in ctx.faults)
         body = document_json(row, await fetch_history(conn, row["id"]))
-        await _audit_read(request, conn, ctx, principal, "document.read", row["id"], "success")
+        await _audit_read(request, conn, ctx, principal, row["id"], "success")
     return JSONResponse(body)
 
 
 async def get_result(request: Request) -> Response:
     ctx = app_context(request)
     async with ctx.db.connection() as conn:
-        principal, row = await _read(request, conn, ctx, "document.result.read")
+        principal, row = await _read(request, conn, ctx)
         result = await conn.fetchrow(
             "select text, chunk_count, embedding_dimensions from results where document_id = $1",
             row["id"],
         )
         ready = row["state"] == "completed" and result is not None
         outcome = "success" if ready else "not_ready"
-        await _audit_read(request, conn, ctx, principal, "document.result.read", row["id"], outcome)
+        await _audit_read(request, conn, ctx, principal, row["id"], outcome)
     if not ready:
         raise ApiError(409, "not_ready", state=row["state"])
     count_field = "chunks" if "schema_drift" in ctx.faults else "chunk_count"
@@ -282,12 +277,10 @@ async def get_result(request: Request) -> Response:
 async def get_content(request: Request) -> Response:
     ctx = app_context(request)
     async with ctx.db.connection() as conn:
-        principal, row = await _read(request, conn, ctx, "document.content.read")
+        principal, row = await _read(request, conn, ctx)
         # A row whose file is gone is a real integrity failure: StorageError -> 500.
         data = await asyncio.to_thread(ctx.storage.get, row["storage_key"])
-        await _audit_read(
-            request, conn, ctx, principal, "document.content.read", row["id"], "success"
-        )
+        await _audit_read(request, conn, ctx, principal, row["id"], "success")
     return Response(
         data,
         headers={
@@ -302,7 +295,7 @@ async def get_content(request: Request) -> Response:
 async def delete_document(request: Request) -> Response:
     ctx = app_context(request)
     async with ctx.db.connection() as conn:
-        principal = await authenticate(request, conn, ctx.settings, "operator")
+        principal = await authenticate(request, conn, ctx.settings)
         doc_id = _parse_id(request)
         async with conn.transaction():
             erased = doc_id is not None and await erase_document(
@@ -313,7 +306,7 @@ async def delete_document(request: Request) -> Response:
                 actor=principal.actor,
                 tenant_id=principal.tenant_id,
                 role=principal.role,
-                action="document.erase",
+                action=audit_action(request),
                 outcome="success" if erased else "not_found",
                 resource_type="document",
                 resource_id=str(doc_id) if doc_id is not None else None,
@@ -322,17 +315,3 @@ async def delete_document(request: Request) -> Response:
     if not erased:
         raise not_found()
     return Response(status_code=204)
-
-
-async def document(request: Request) -> Response:
-    """One route for GET and DELETE, so a 405 lists both in ``Allow``."""
-    if request.method == "DELETE":
-        return await delete_document(request)
-    return await get_document(request)
-
-
-async def collection(request: Request) -> Response:
-    """``/documents``: POST uploads, GET lists; one route, so a 405 lists both in ``Allow``."""
-    if request.method == "POST":
-        return await upload_document(request)
-    return await list_documents(request)

@@ -25,6 +25,7 @@ from .auth import Principal, authenticate, remote_addr
 from .context import AppContext, app_context
 from .db import Conn
 from .errors import ApiError
+from .routes import audit_action
 
 __all__ = ["MAX_UPLOAD_BYTES", "upload_document"]
 
@@ -138,7 +139,7 @@ async def _audit(
         actor=principal.actor,
         tenant_id=principal.tenant_id,
         role=principal.role,
-        action="document.upload",
+        action=audit_action(request),
         outcome="success",
         resource_type="document",
         resource_id=str(doc_id),
@@ -200,7 +201,7 @@ async def _store(
 async def upload_document(request: Request) -> Response:
     ctx = app_context(request)
     async with ctx.db.connection() as conn:
-        principal = await authenticate(request, conn, ctx.settings, "operator")
+        principal = await authenticate(request, conn, ctx.settings)
     # The body is read without holding a pool connection: slow clients must not starve it.
     upload = await _parse(request)
     _validate(upload)
