@@ -124,6 +124,12 @@ PERFORMANCE_ONLY = {
 
 # The purge-on-start check judges workers that have run this long (suites/compliance).
 FIRST_PURGE_WITHIN_S = 15.0
+# The scheduled purge's interval here: the check wants a purge within two of them, so once a
+# retention_off deployment has run FIRST_PURGE_WITHIN_S, the previous deployment's last purge
+# is out of that window too, whatever the timing of the workers' starts (under load, the
+# purge-on-start rule alone let retention_off pass now and then).
+RETENTION_INTERVAL_S = 6.0
+assert 2 * RETENTION_INTERVAL_S < FIRST_PURGE_WITHIN_S
 WORKERS = 2
 # docpipe's /ready: a heartbeat older than this many intervals (1 s by default) is stale.
 STALE_S = STALE_HEARTBEATS * 1.0
@@ -240,13 +246,18 @@ class Platform:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     base = tmp_path_factory.mktemp("fault-matrix")
     home = base / "home"
-    result = run_docpipe(home, "up", "--ports", "auto", "--workers", str(WORKERS))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DOCPIPE_RETENTION_INTERVAL_S", str(RETENTION_INTERVAL_S))
+        result = run_docpipe(home, "up", "--ports", "auto", "--workers", str(WORKERS))
     assert result.returncode == 0, result.stderr
     try:
         config = base / "prodval.yaml"
         generated = run_docpipe(home, "prodval-config")
         assert generated.returncode == 0, generated.stderr
-        config.write_text(generated.stdout)
+        document = yaml.safe_load(generated.stdout)
+        for environment in document["environments"].values():
+            environment.setdefault("params", {})["retention_interval_s"] = RETENTION_INTERVAL_S
+        config.write_text(yaml.safe_dump(document, sort_keys=False))
         yield Platform(home, config, base)
         if set(MATRIX) == set(EXPECTED):  # every batch ran: the matrix is whole
             write_matrix()

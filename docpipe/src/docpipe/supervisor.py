@@ -216,7 +216,12 @@ class Supervisor:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        for name in ("DOCPIPE_RETENTION_DAYS", "DOCPIPE_HEARTBEAT_S", "DOCPIPE_WORKER_POLL_S"):
+        for name in (
+            "DOCPIPE_RETENTION_DAYS",
+            "DOCPIPE_RETENTION_INTERVAL_S",
+            "DOCPIPE_HEARTBEAT_S",
+            "DOCPIPE_WORKER_POLL_S",
+        ):
             if name in os.environ:
                 env[name] = os.environ[name]
         return env
