@@ -716,3 +716,33 @@ def test_a_limit_passes_exactly_when_the_value_is_within_its_bound(
     }[kind]
     verdict = limit(value, **{kind: bound})
     assert (verdict.status is Status.PASSED) == inside
+
+
+def test_a_failure_leads_with_the_comparison_name_and_its_first_difference_the_key_last() -> None:
+    exact = judge(ExactComparator(), {"a": 1, "b": 2}, {"a": 2, "b": 3})
+    shape = judge(ShapeComparator(), {"id": 1}, {"id": "1"})
+    single = judge(ExactComparator(), "DENY", "SAMEORIGIN")
+    assert exact.failure_text("x-frame").splitlines()[0] == (
+        "x-frame: differs from baseline (2 differences): $.a: 1 -> 2, …"
+    )
+    assert single.failure_text("x-frame").splitlines()[0] == (
+        'x-frame: differs from baseline (1 difference): $: "DENY" -> "SAMEORIGIN"'
+    )
+    lines = shape.failure_text("body").splitlines()
+    assert (
+        lines[0]
+        == "body: shape differs from baseline (1 difference): $.id: expected integer, got string"
+    )
+    assert lines[-1] == f"  key: {KEY}"
+    assert "  $.id: expected integer, got string" in lines[1:]  # the details stay below
+    missing = Verdict(
+        key=KEY,
+        kind="exact",
+        status=Status.MISSING,
+        rule="",
+        baseline="",
+        target="",
+        change="",
+        message=f"no baseline entry {KEY!r}",
+    )
+    assert missing.failure_text("x") == missing.message

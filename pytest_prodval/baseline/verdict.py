@@ -49,7 +49,11 @@ class Verdict:
         prefix = f"{self.key}: "
         if not self.message.startswith(prefix):
             return self.message  # a missing entry names its key in its own words
-        return f"{name}: {self.message[len(prefix) :]}\n  key: {self.key}"
+        headline, *details = self.message[len(prefix) :].split("\n")
+        first = _first_difference(details)
+        if first:
+            headline = f"{headline}: {first}"
+        return "\n".join([f"{name}: {headline}", *details, f"  key: {self.key}"])
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -73,3 +77,21 @@ class Comparator(Protocol):
     def compare(self, key: str, entry: Entry, value: Any, **options: Any) -> Verdict:
         """Judge ``value`` against the stored ``entry``: PASSED or FAILED."""
         ...
+
+
+_DIFFERENCES = "  differences (baseline -> target):"
+_HEADLINE_DIFFERENCE = 80  # longer first differences stay below, not in the headline
+
+
+def _first_difference(details: list[str]) -> str | None:
+    """The first listed difference (``$.field: missing key``), for the headline; ", …" when
+    there are more. Exact values list them under a heading, shapes right after the headline
+    (each a JSONPath)."""
+    if _DIFFERENCES in details:
+        after = details[details.index(_DIFFERENCES) + 1 :]
+        listed = [line.strip() for line in after if line.startswith("    ")]
+    else:
+        listed = [line.strip() for line in details if line.startswith("  $")]
+    if not listed or len(listed[0]) > _HEADLINE_DIFFERENCE:
+        return None
+    return listed[0] + (", …" if len(listed) > 1 else "")
