@@ -5,13 +5,13 @@ operator runs them (pytest in a subprocess), failures read from JUnit XML."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from docpipe.control import run_docpipe
 
+from .mutated_docpipe import failures
 from .suite_runner import deploy, run_suites
 
 pytestmark = pytest.mark.xdist_group("route-inventory")  # one deployment for the module
@@ -45,15 +45,7 @@ class Platform:
             timeout=SUITE_TIMEOUT_S,
         )
         assert junit.exists(), result.stdout[-3000:] + result.stderr[-3000:]
-        failed = {}
-        for case in ET.parse(junit).getroot().iter("testcase"):
-            problem = case.find("failure")
-            if problem is None:
-                problem = case.find("error")
-            if problem is not None:
-                module = case.get("classname", "").replace(".", "/") + ".py"
-                failed[f"{module}::{case.get('name')}"] = problem.get("message", "")
-        return failed
+        return failures(junit)
 
 
 @pytest.fixture(scope="module")
