@@ -34,7 +34,7 @@ with the committed entries plus those; both clean results are printed. About 45 
 40 minutes for the catalogue. Not a test: ``tests/test_mutation_catalogue.py`` only checks that
 every mutation still applies to the source.
 
-Measured 2026-12-02 on 2 shared cores, the working tree as it was: see docs/policies.md,
+Measured 2026-12-03 on 2 shared cores: see docs/policies.md,
 "Mutation score".
 """
 
