@@ -291,8 +291,12 @@ def print_summary(mutants: list[Mutant], runs: dict[str, Run], clean: Run, clean
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="these mutations only")
-    parser.add_argument("--area", nargs="+", choices=AREAS, help="these areas only")
+    parser.add_argument(
+        "--only", nargs="+", action="extend", metavar="NAME", help="these mutations only"
+    )
+    parser.add_argument(
+        "--area", nargs="+", action="extend", choices=AREAS, help="these areas only"
+    )
     parser.add_argument("--ref", help="take the project from this commit, not the working tree")
     parser.add_argument("--work", type=Path, help="where homes and copies go (a new /tmp/mut-*)")
     parser.add_argument("--keep", action="store_true", help="keep each run's copy and home")
