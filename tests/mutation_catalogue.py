@@ -268,8 +268,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         {
             _ADMIN: [
                 (
-                    'doc = document_json(row, await fetch_history(conn, row["id"]))',
-                    "doc = document_json(row, [])",
+                    'history = await fetch_history(conn, row["id"])\n',
+                    "history: list[dict[str, Any]] = []\n",
                 )
             ]
         },
@@ -325,13 +325,13 @@ CATALOGUE: tuple[Mutant, ...] = (
         "retention-in-hours",
         "retention",
         "retention_days converted with 3600 s a day: documents are purged 24 times too early",
-        {_ERASURE: [("retention_days * 86400.0,", "retention_days * 3600.0,")]},
+        {_ERASURE: [("return retention_days * 86400.0", "return retention_days * 3600.0")]},
     ),
     _m(
         "retention-doubled",
         "retention",
         "the retention window doubled: documents are kept twice as long as the policy says",
-        {_ERASURE: [("retention_days * 86400.0,", "retention_days * 2 * 86400.0,")]},
+        {_ERASURE: [("return retention_days * 86400.0", "return retention_days * 2 * 86400.0")]},
     ),
     _m(
         "retention-comparison-inverted",

@@ -179,7 +179,9 @@ async def test_no_purge_erased_a_document_before_its_retention_period(
     Each `retention.purge` row lists the ids it erased; each document's `document.upload`
     audit row says when it came. The purges of this deployment are judged: those since its
     oldest live worker started, and within `retention_audit_lookback_s` (so an earlier,
-    rolled-back release's purges are not blamed on this one).
+    rolled-back release's purges are not blamed on this one). A document whose retention
+    was overridden (a `document.retention` audit row) before the purge is judged by the
+    override, so it is not counted.
     Guards against: a purge that erases too early (a wrong unit or comparison in the expiry
     rule, a shorter period than the policy), which loses documents the tenant is still owed.
     Evidences: GDPR Art.5(1)(e) (retention as the policy sets it, not shorter)
@@ -212,6 +214,14 @@ async def test_no_purge_erased_a_document_before_its_retention_period(
         join audit_log u
           on u.resource_type = 'document' and u.resource_id = purged.id
          and u.action = 'document.upload'
+        where not exists (
+            -- A retention override (document.retention) set before the purge moved the
+            -- document's deadline: erasing it then is the override obeyed, not too early.
+            select 1 from audit_log o
+            where o.resource_type = 'document' and o.resource_id = purged.id
+              and o.action = 'document.retention' and o.outcome = 'success'
+              and o.at <= purged.purged_at
+        )
         group by purged.id, purged.purged_at
         having min(u.at) > purged.purged_at - make_interval(secs => $2)
         order by purged.purged_at desc
@@ -299,4 +309,105 @@ async def test_a_purge_keeps_a_synthetic_document_younger_than_the_retention_per
         )
     assert synthetic.uploader.get(f"/documents/{document_id}").status_code == 200, (
         f"after a purge GET /documents/{document_id} no longer answers 200"
+    )
+
+
+def _published_deadline(document: dict[str, Any], document_id: str) -> dt.datetime:
+    raw = document.get("retain_until")
+    assert isinstance(raw, str), (
+        f"GET /documents/{document_id} says nothing of when it is erased: retain_until "
+        f"{raw!r}, expected an ISO 8601 time (GDPR Art.13(2)(a): the storage period is told)"
+    )
+    return dt.datetime.fromisoformat(raw)
+
+
+@pytest.mark.synthetic
+async def test_a_new_document_is_told_the_exact_retention_period_of_the_policy(
+    synthetic: SyntheticDocuments, params: dict[str, Any], baseline: Baseline
+) -> None:
+    """A just-uploaded synthetic document's published `retain_until` is its creation time plus
+    exactly `params.retention_days`, and no override is set; the period equals the baseline's.
+
+    The platform publishes the purge's own rule with every document, so a wrong unit or
+    factor in the rule shows on a document minutes old, not only on one that has aged.
+    Guards against: a retention period converted with the wrong unit (hours for days) or
+    factor, erasing documents early or keeping them too long; a default period changed.
+    Evidences: GDPR Art.5(1)(e) and Art.13(2)(a)
+    """
+    days, _ = _policy(params)
+    response = synthetic.upload()
+    assert response.status_code == 201, f"upload: {response.status_code} {response.text[:300]}"
+    document_id: str = response.json()["id"]
+    read = synthetic.uploader.get(f"/documents/{document_id}")
+    assert read.status_code == 200, f"GET /documents/{document_id}: {read.status_code}"
+    document = read.json()
+    deadline = _published_deadline(document, document_id)
+    period_s = (deadline - dt.datetime.fromisoformat(document["created_at"])).total_seconds()
+    override = document.get("retention_override")
+    assert override is False, f"a new document {document_id} has a retention override: {override!r}"
+    assert period_s == days * 86400.0, (
+        f"document {document_id} is to be erased {period_s / 86400.0:g} days after its "
+        f"creation ({document['created_at']} -> {document['retain_until']}), the policy says "
+        f"{days:g} (params.retention_days)"
+    )
+    baseline.exact("retention period of a new document (s)", period_s)
+
+
+@pytest.mark.destructive
+@pytest.mark.synthetic
+async def test_a_purge_erases_a_synthetic_document_whose_retention_override_has_passed(
+    synthetic: SyntheticDocuments,
+    await_state: AwaitState,
+    api_as: Callable[[str], httpx.Client],
+    db: asyncpg.Pool,
+    params: dict[str, Any],
+    pytestconfig: pytest.Config,
+) -> None:
+    """A synthetic document whose `retain_until` override is set an hour in the past is gone
+    after a purge: from the API (404), from every document table and from the storage.
+
+    The document is minutes old, so only the override makes it expire; the purge run is the
+    admin's (its own tenant's expired documents, as the scheduled one would).
+    Guards against: a purge that ignores the per-document override (a legal hold lifted, a
+    shortened period) and keeps what the override says must go; an override not stored.
+    Evidences: GDPR Art.5(1)(e) and Art.17
+    """
+    storage = declared_storage(params, pytestconfig.rootpath)
+    response = synthetic.upload()
+    assert response.status_code == 201, f"upload: {response.status_code} {response.text[:300]}"
+    document_id: str = response.json()["id"]
+    await_state(synthetic, document_id, {"completed", "failed"})  # every table written
+    tables = await derived_tables(db)
+    key = await storage_key(db, document_id)
+    admin = api_as("admin")
+    past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).replace(microsecond=0)
+    override = admin.put(
+        f"/documents/{document_id}/retention", json={"retain_until": past.isoformat()}
+    )
+    assert override.status_code == 200, (
+        f"PUT /documents/{document_id}/retention answered {override.status_code}: "
+        f"{override.text[:300]}"
+    )
+    published = _published_deadline(override.json(), document_id)
+    assert (published, override.json().get("retention_override")) == (past, True), (
+        f"after the override to {past.isoformat()} document {document_id} publishes "
+        f"retain_until {override.json().get('retain_until')!r}, "
+        f"override {override.json().get('retention_override')!r}"
+    )
+    purge = admin.post("/admin/retention/purge")
+    assert purge.status_code == 200, (
+        f"POST /admin/retention/purge answered {purge.status_code}: {purge.text[:300]}"
+    )
+    left = {table: n for table, n in (await row_counts(db, document_id, tables)).items() if n}
+    assert not left, (
+        f"a purge kept document {document_id} whose retain_until ({past.isoformat()}) has "
+        f"passed: rows left (table: rows) {left}"
+    )
+    if storage is not None:
+        assert not storage.holds(key), (
+            f"a purge kept the file {storage.path(key)} of {document_id}, past its retain_until"
+        )
+    gone = synthetic.uploader.get(f"/documents/{document_id}")
+    assert gone.status_code == 404, (
+        f"after a purge GET /documents/{document_id} answers {gone.status_code}, expected 404"
     )

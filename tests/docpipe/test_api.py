@@ -4,6 +4,7 @@ trail and security headers, against a real PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable
@@ -34,7 +35,8 @@ start, api, owner = api_harness.start, api_harness.api, api_harness.owner
 
 DOCUMENT_KEYS = {
     "id", "tenant_id", "subject_id", "filename", "content_type", "sha256", "size_bytes",
-    "state", "failure_reason", "created_at", "updated_at", "history",
+    "state", "failure_reason", "created_at", "updated_at", "retain_until", "retention_override",
+    "history",
 }  # fmt: skip
 
 
@@ -167,6 +169,9 @@ async def test_document_read_returns_metadata_and_state_history(api: Api) -> Non
     assert (body["state"], body["failure_reason"]) == ("uploaded", None)
     [entry] = body["history"]
     assert entry["from"] is None and entry["to"] == "uploaded" and entry["at"]
+    # The storage period is told: 30 days (the harness's retention_days) after creation.
+    created, until = (dt.datetime.fromisoformat(body[k]) for k in ("created_at", "retain_until"))
+    assert (until - created, body["retention_override"]) == (dt.timedelta(days=30), False)
 
 
 async def test_result_is_409_until_completed_then_carries_text_and_counts(

@@ -91,7 +91,7 @@ async def test_every_operation_enforces_the_role_the_inventory_declares(api: Api
         below = [403] * ladder.index(role)
         assert statuses[:-1] == [401, *below], f"{name}: {statuses}"
         assert statuses[-1] not in (401, 403), f"{name}: {statuses}"
-    assert len(seen) == 9
+    assert len(seen) == 10
 
 
 async def test_unlisted_route_adds_a_public_route_to_the_inventory(start: Start) -> None:

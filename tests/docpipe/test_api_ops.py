@@ -245,6 +245,37 @@ async def test_retention_purge_erases_expired_documents_of_the_admins_tenant(
     assert (row["actor"], row["tenant_id"]) == ("api_key:acme-admin", "acme")
 
 
+async def test_a_retention_override_is_published_audited_and_obeyed_by_the_purge(
+    api: Api, owner: asyncpg.Connection
+) -> None:
+    doc_id = await api.upload_id(b"overridden")
+    path = f"/documents/{doc_id}/retention"
+    past = "2020-01-01T00:00:00Z"
+    for body in ({"retain_until": "soon"}, {"until": past}, ["x"]):
+        refused = await api.client.put(path, json=body, headers=ADMIN)
+        assert refused.status_code == 400, body
+    viewer = await api.client.put(
+        path, json={"retain_until": past}, headers=key("acme-viewer-key-0003")
+    )
+    foreign = await api.client.put(
+        path, json={"retain_until": past}, headers=key("globex-admin-key-0004")
+    )
+    assert (viewer.status_code, foreign.status_code) == (403, 404)
+    response = await api.client.put(path, json={"retain_until": past}, headers=ADMIN)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["retain_until"], body["retention_override"]) == ("2020-01-01T00:00:00+00:00", True)
+    rows = await audit_rows(owner, "document.retention")  # the refusals are audited too
+    [row] = [r for r in rows if r["outcome"] == "success"]
+    assert (row["resource_id"], json.loads(row["detail"])) == (
+        doc_id,
+        {"retain_until": "2020-01-01T00:00:00+00:00"},
+    )
+    purged = await api.client.post("/admin/retention/purge", headers=ADMIN)
+    assert purged.json() == {"purged": 1}
+    assert await owner.fetchval("select count(*) from documents") == 0
+
+
 async def test_retention_off_purges_nothing_but_still_audits_the_run(
     start: Start, owner: asyncpg.Connection
 ) -> None:

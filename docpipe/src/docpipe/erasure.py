@@ -8,6 +8,7 @@ than relying on cascades, so that a missed table is a visible bug (``erasure_inc
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 from .audit import Connection, write_audit
@@ -65,6 +66,21 @@ async def erase_document(
     return True
 
 
+def retention_window_s(retention_days: float) -> float:
+    """How long a document is kept after its creation when it has no ``retain_until``."""
+    return retention_days * 86400.0
+
+
+def expires_at(
+    created_at: dt.datetime, retain_until: dt.datetime | None, retention_days: float
+) -> dt.datetime:
+    """When the purge erases a document: its ``retain_until`` override, or the period after
+    its creation (the purge's own rule, published with the document)."""
+    if retain_until is not None:
+        return retain_until
+    return created_at + dt.timedelta(seconds=retention_window_s(retention_days))
+
+
 async def purge_expired(
     conn: Connection,
     storage: Storage,
@@ -92,7 +108,7 @@ async def purge_expired(
               and ($2::text is null or tenant_id = $2)
             order by created_at
             """,
-            retention_days * 86400.0,
+            retention_window_s(retention_days),
             tenant_id,
         )
         expired = [row["id"] for row in rows]

@@ -40,7 +40,8 @@ async def export_subject(request: Request) -> Response:
         )
         documents: list[dict[str, Any]] = []
         for row in rows:
-            doc = document_json(row, await fetch_history(conn, row["id"]))
+            history = await fetch_history(conn, row["id"])
+            doc = document_json(row, history, ctx.settings.retention_days)
             doc["result"] = (
                 None
                 if row["chunk_count"] is None

@@ -55,6 +55,11 @@ def _routes(faults: Faults) -> list[BaseRoute]:
                              audit_action="document.erase", **doc),
         ),
         api_route(
+            "/documents/{document_id}/retention",
+            PUT=Operation(documents.set_retention, "override a document's retention", "admin",
+                          audit_action="document.retention", **doc),
+        ),
+        api_route(
             "/documents/{document_id}/result",
             GET=Operation(documents.get_result, "a document's result", "viewer",
                           audit_action="document.result.read", **doc),

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..audit import write_audit
-from ..erasure import erase_document
+from ..erasure import erase_document, expires_at
 from .auth import Principal, authenticate, has_credentials, remote_addr
 from .context import AppContext, app_context
 from .db import Conn
@@ -36,6 +36,7 @@ __all__ = [
     "get_document",
     "get_result",
     "list_documents",
+    "set_retention",
 ]
 
 DEFAULT_LIST_ROWS = 100
@@ -45,7 +46,7 @@ MAX_SUBJECT_PREFIX = 200
 
 _COLUMNS = (
     "id", "tenant_id", "subject_id", "filename", "content_type", "sha256", "size_bytes",
-    "storage_key", "state", "failure_reason", "created_at", "updated_at",
+    "storage_key", "state", "failure_reason", "created_at", "updated_at", "retain_until",
 )  # fmt: skip
 
 
@@ -80,7 +81,10 @@ async def fetch_history(conn: Conn, doc_id: uuid.UUID) -> list[dict[str, Any]]:
     ]
 
 
-def document_json(row: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
+def document_json(row: Any, history: list[dict[str, Any]], retention_days: float) -> dict[str, Any]:
+    """A document's metadata, with when it will be erased (GDPR Art. 13(2)(a): the storage
+    period is told, and it is the purge's own rule)."""
+    erase_at = expires_at(row["created_at"], row["retain_until"], retention_days)
     return {
         "id": str(row["id"]),
         "tenant_id": row["tenant_id"],
@@ -93,6 +97,8 @@ def document_json(row: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
         "failure_reason": row["failure_reason"],
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
+        "retain_until": erase_at.isoformat(),
+        "retention_override": row["retain_until"] is not None,
         "history": history,
     }
 
@@ -168,7 +174,7 @@ def _subject_prefix(raw: str | None) -> str | None:
     return raw
 
 
-def _created_before(raw: str | None) -> dt.datetime | None:
+def _iso_time(raw: str | None, key: str) -> dt.datetime | None:
     """An ISO 8601 time; without an offset it is UTC. ``Z`` is accepted on every Python."""
     if not raw:
         return None
@@ -179,7 +185,7 @@ def _created_before(raw: str | None) -> dt.datetime | None:
             return moment.replace(tzinfo=dt.timezone.utc)
         return moment.astimezone(dt.timezone.utc)  # OverflowError at the ends of time
     except (ValueError, OverflowError):
-        raise _bad("created_before: expected an ISO 8601 time, e.g. 2024-05-01T12:00:00Z") from None
+        raise _bad(f"{key}: expected an ISO 8601 time, e.g. 2024-05-01T12:00:00Z") from None
 
 
 def _list_limit(raw: str | None) -> int:
@@ -204,7 +210,7 @@ async def list_documents(request: Request) -> Response:
         # Authenticate first: an anonymous caller learns nothing, not even about parameters.
         principal = await authenticate(request, conn, ctx.settings)
         prefix = _subject_prefix(query.get("subject_prefix"))
-        before = _created_before(query.get("created_before"))
+        before = _iso_time(query.get("created_before"), "created_before")
         limit = _list_limit(query.get("limit"))
         rows = await conn.fetch(
             """
@@ -245,7 +251,8 @@ async def get_document(request: Request) -> Response:
     ctx = app_context(request)
     async with ctx.db.connection() as conn:
         principal, row = await _read(request, conn, ctx, anonymous_ok="auth_bypass" in ctx.faults)
-        body = document_json(row, await fetch_history(conn, row["id"]))
+        history = await fetch_history(conn, row["id"])
+        body = document_json(row, history, ctx.settings.retention_days)
         await _audit_read(request, conn, ctx, principal, row["id"], "success")
     return JSONResponse(body)
 
@@ -315,3 +322,42 @@ async def delete_document(request: Request) -> Response:
     if not erased:
         raise not_found()
     return Response(status_code=204)
+
+
+async def set_retention(request: Request) -> Response:
+    """``PUT {"retain_until": "<ISO 8601>"}``: a per-document retention override (a legal hold
+    keeps a document longer; a time in the past has the next purge erase it)."""
+    ctx = app_context(request)
+    async with ctx.db.connection() as conn:
+        principal, row = await _read(request, conn, ctx)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        raw = body.get("retain_until") if isinstance(body, dict) else None
+        until = _iso_time(raw, "retain_until") if isinstance(raw, str) else None
+        if until is None:
+            raise _bad('expected a JSON object {"retain_until": "<ISO 8601 time>"}')
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                f"""
+                update documents set retain_until = $2, updated_at = now() where id = $1
+                returning {document_columns()}
+                """,
+                row["id"],
+                until,
+            )
+            await write_audit(
+                conn,
+                actor=principal.actor,
+                tenant_id=principal.tenant_id,
+                role=principal.role,
+                action=audit_action(request),
+                outcome="success",
+                resource_type="document",
+                resource_id=str(row["id"]),
+                remote_addr=remote_addr(request),
+                detail={"retain_until": until.isoformat()},
+            )
+        history = await fetch_history(conn, row["id"])
+    return JSONResponse(document_json(row, history, ctx.settings.retention_days))
