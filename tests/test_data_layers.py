@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from docpipe.services import split_text
+from docpipe.services import CHUNK_CHARS, split_text
 from docpipe.storage import FileStorage
 from docpipe.stubs.parser import parse_document
 
 from suites.compliance._layers import StoredFiles, declared_storage
 from suites.compliance.test_storage import _files
+from suites.pipeline.test_results import CHUNK_CHARS as SUITE_CHUNK_CHARS
 from suites.pipeline.test_results import fixed_document
 
 
@@ -24,6 +25,18 @@ def test_the_fixed_document_has_pages_and_chunks_with_the_reference_alone_in_the
     chunks = split_text(text)
     assert pages == 3
     assert [reference in chunk for chunk in chunks] == [False, False, False, True]
+
+
+def test_the_fixed_document_has_chunks_of_exactly_the_chunk_size_and_whitespace_edges() -> None:
+    """The boundary case the chunk-length baseline needs: chunks exactly ``CHUNK_CHARS`` long,
+    which a chunk closed at ``>=`` instead of ``>`` (as a limit one lower: no word here is
+    longer than a chunk) splits one word early; and whitespace at both ends of the input."""
+    data = fixed_document("0" * 32)
+    text, _ = parse_document(data)
+    assert SUITE_CHUNK_CHARS == CHUNK_CHARS
+    assert [len(chunk) for chunk in split_text(text)] == [CHUNK_CHARS] * 3 + [43]
+    assert len(split_text(text, CHUNK_CHARS - 1)[0]) < CHUNK_CHARS - 1
+    assert data[:1].isspace() and data[-1:].isspace()
 
 
 def test_the_fixed_document_differs_between_references_only_in_the_reference() -> None:

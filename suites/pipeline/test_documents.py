@@ -128,10 +128,15 @@ def test_an_unparseable_document_fails_with_a_reason_and_no_result(
     baseline: Baseline,
     api_as: Callable[[str], httpx.Client],
 ) -> None:
-    """A document that is not text (invalid UTF-8) ends `failed` with a reason and no result.
+    """A document that is not text (invalid UTF-8) ends `failed`, the baseline's reason, no result.
+
+    The reason is the parser's message for this input, which is the same in every run (the
+    input is fixed but for bytes that keep it unique and never valid UTF-8), so it is compared
+    exactly: a reason that no longer says why (a generic "failed") is a regression.
 
     Guards against: unparseable input that hangs, completes with garbage or leaves partial
-    results; failures without a reason (`worker_stalled` also shows here).
+    results; failures without a reason, or with a generic one instead of the parser's message
+    (`worker_stalled` also shows here).
     """
     content = b"\xff\xfe\x80 prodval unparseable " + uuid.uuid4().bytes + b"\xc3\x28"
     document_id = _upload(synthetic, content)["id"]
@@ -143,6 +148,7 @@ def test_an_unparseable_document_fails_with_a_reason_and_no_result(
     assert isinstance(reason, str) and reason.strip(), (
         f"failed document {document_id} has no failure_reason: {reason!r}"
     )
+    baseline.exact("failure reason", reason)
     baseline.exact("state sequence", [h["to"] for h in document["history"]])
     result = synthetic.uploader.get(f"/documents/{document_id}/result")
     baseline.exact("result status", result.status_code)
