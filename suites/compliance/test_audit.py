@@ -1,4 +1,5 @@
-"""The audit trail: every access to a document is recorded, and the record cannot be rewritten.
+"""The audit trail: every access to a document and every refused request is recorded, with the
+caller as its actor, and the record cannot be rewritten.
 
 Parameters read from ``params`` (optional):
 
@@ -8,6 +9,7 @@ Parameters read from ``params`` (optional):
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
@@ -47,7 +49,7 @@ def test_reading_a_synthetic_document_is_audited_with_actor_action_object_and_ti
     """A viewer's read of a synthetic document appears in GET /audit with who, what and when.
 
     Guards against: document reads that leave no audit trail (`no_audit`), audit rows without
-    an actor or resource, or stamped with the wrong time.
+    an actor (or with the tenant as actor) or resource, or stamped with the wrong time.
     Evidences: HIPAA 45 CFR 164.312(b)
     """
     uploaded = synthetic.upload()
@@ -82,8 +84,11 @@ def test_reading_a_synthetic_document_is_audited_with_actor_action_object_and_ti
     entry = entries[-1]  # newest first: the oldest is the read made here
     baseline.shape("audit entry", entry, optional=["$.remote_addr", "$.detail"])
     actor = entry.get("actor")
-    assert isinstance(actor, str) and actor and actor != "anonymous", (
-        f"audit entry {entry.get('id')} names no authenticated actor: {actor!r}"
+    assert (
+        isinstance(actor, str) and actor and actor not in ("anonymous", entry.get("tenant_id"))
+    ), (
+        f"audit entry {entry.get('id')} names no authenticated caller as actor: {actor!r} "
+        f"(tenant {entry.get('tenant_id')!r})"
     )
     assert (entry.get("action"), entry.get("resource_type"), entry.get("outcome")) == (
         "document.read",
@@ -219,3 +224,150 @@ async def test_the_application_role_can_append_to_the_audit_log_but_never_rewrit
     assert not rewrite, f"application role {role!r} may {', '.join(rewrite)} audit_log"
     assert privileges["INSERT"], f"application role {role!r} cannot INSERT into audit_log"
     baseline.exact("audit_log privileges", privileges)
+
+
+def _audit_entries(
+    admin: httpx.Client, action: str, document_id: str, since: dt.datetime
+) -> list[dict[str, Any]]:
+    query = {"action": action, "since": since.isoformat(), "limit": "1000"}
+    response = admin.get("/audit", params=query)
+    assert response.status_code == 200, (
+        f"GET /audit answered {response.status_code}: {response.text[:300]}"
+    )
+    return [e for e in response.json()["entries"] if e.get("resource_id") == document_id]
+
+
+@pytest.mark.synthetic
+def test_each_caller_of_a_document_read_is_its_own_actor_in_the_audit_trail(
+    synthetic: SyntheticDocuments,
+    api_as: Callable[[str], httpx.Client],
+    baseline: Baseline,
+    params: dict[str, Any],
+) -> None:
+    """A document read is audited with the caller as actor: not the tenant, as in the baseline.
+
+    A synthetic document read by the operator who uploaded it and by a viewer leaves two
+    `document.read` rows: the operator's names the actor of its own upload row, the viewer's
+    another one, neither is the tenant id, and both are the baseline's (a configured role's
+    actor id is stable per deployment).
+
+    Guards against: an audit trail that records the tenant, a service account or a fixed name
+    instead of who read the document (`audit-actor-is-tenant`): it cannot tell one caller's
+    access from another's.
+    Evidences: HIPAA 45 CFR 164.312(b); HIPAA 45 CFR 164.308(a)(1)(ii)(D) (activity review)
+    """
+    uploaded = synthetic.upload()
+    assert uploaded.status_code == 201, f"upload: {uploaded.status_code} {uploaded.text[:300]}"
+    document_id = uploaded.json()["id"]
+    since = _now() - dt.timedelta(seconds=float(params.get("audit_max_delay_s", 60)))
+    for role in ("operator", "viewer"):
+        read = api_as(role).get(f"/documents/{document_id}")
+        assert read.status_code == 200, f"{role} read: {read.status_code} {read.text[:300]}"
+    admin = api_as("admin")
+    deadline = time.monotonic() + AUDIT_VISIBLE_WITHIN_S
+    while True:
+        uploads = _audit_entries(admin, "document.upload", document_id, since)
+        reads = _audit_entries(admin, "document.read", document_id, since)
+        if (uploads and len(reads) >= 2) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # an audit pipeline may ship rows a little later; bounded
+    assert uploads and len(reads) == 2, (
+        f"{len(uploads)} 'document.upload' and {len(reads)} 'document.read' audit entries for "
+        f"document {document_id} within {AUDIT_VISIBLE_WITHIN_S:g} s, expected 1 and 2"
+    )
+    by_role = {str(e.get("role")): e.get("actor") for e in reversed(reads)}  # oldest first
+    upload_actor, tenant = uploads[-1].get("actor"), uploads[-1].get("tenant_id")
+    assert by_role.get("operator") == upload_actor, (
+        f"actor {by_role.get('operator')!r} of the operator's read of {document_id} differs "
+        f"from {upload_actor!r} of the same credential's upload (read actors: {by_role})"
+    )
+    assert by_role.get("viewer") not in (None, upload_actor), (
+        f"actor {by_role.get('viewer')!r} of the viewer's read of {document_id} is the "
+        f"operator's or none (read actors: {by_role})"
+    )
+    tenants = [role for role, actor in by_role.items() if actor in (tenant, "anonymous")]
+    assert not tenants, (
+        f"the read actor of {', '.join(tenants)} is the tenant {tenant!r} or anonymous, not the "
+        f"caller (read actors: {by_role})"
+    )
+    baseline.exact("read actors by role", by_role)
+
+
+def _refusals() -> dict[str, dict[str, str]]:
+    """Credentials that identify nobody, fresh per run: none, an unknown API key, a bearer
+    token that is no JWT. Each must be refused with 401, and audited."""
+    return {
+        "no credentials": {},
+        "unknown api key": {"X-API-Key": f"prodval-unknown-key-{uuid.uuid4().hex}"},
+        "malformed bearer token": {"Authorization": f"Bearer prodval-no-jwt-{uuid.uuid4().hex}"},
+    }
+
+
+# The audit rows that name a refused request's unique path (an id nobody has), oldest first.
+_REFUSAL_ROWS = """
+    select actor, action, outcome, concat_ws(' ', actor, resource_id, detail::text) as text
+    from audit_log
+    where at >= $1 and strpos(concat_ws(' ', resource_id, detail::text), $2) > 0
+    order by id
+"""
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_refused_request_is_audited_whatever_credential_it_lacked(
+    db: asyncpg.Pool,
+    api_anonymous: httpx.Client,
+    params: dict[str, Any],
+    baseline: Baseline,
+) -> None:
+    """A refused request leaves an audit row, whether it had no credentials, a bad key or token.
+
+    A request without credentials, one with an unknown API key and one with a malformed bearer
+    token, each to a document id nobody has, are refused with 401, and each leaves an audit row
+    naming its request (the id in its path), without the credential it sent.
+
+    Read-only: the rows are what any refused request writes; they are read through the `db`
+    fixture (refusals belong to no tenant, so GET /audit does not list them).
+
+    Guards against: refused requests audited for one kind of credential only
+    (`auth-failure-audited-for-jwt-only`), so that key guessing or anonymous probing leaves
+    no trace; a refusal's audit row that records the credential itself.
+    Evidences: HIPAA 45 CFR 164.312(b); HIPAA 45 CFR 164.308(a)(5)(ii)(C) (log-in monitoring)
+    """
+    max_delay = float(params.get("audit_max_delay_s", 60))
+    # The database's own clock: audit rows are stamped by it, whatever prodval's clock says.
+    since = await db.fetchval("select clock_timestamp() - make_interval(secs => $1)", max_delay)
+    refusals = _refusals()
+    paths = {kind: f"/documents/{uuid.uuid4()}" for kind in refusals}
+    statuses = {
+        kind: api_anonymous.get(paths[kind], headers=headers).status_code
+        for kind, headers in refusals.items()
+    }
+    served = [f"{kind} -> {status}" for kind, status in statuses.items() if status != 401]
+    assert not served, "requests that identify nobody, expected 401: " + "; ".join(served)
+    deadline = time.monotonic() + AUDIT_VISIBLE_WITHIN_S
+    while True:
+        rows = {kind: await db.fetch(_REFUSAL_ROWS, since, path) for kind, path in paths.items()}
+        unaudited = [kind for kind, found in rows.items() if not found]
+        if not unaudited or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)  # an audit pipeline may ship rows a little later; bounded
+    assert not unaudited, (
+        f"refused requests without an audit row naming their path within "
+        f"{AUDIT_VISIBLE_WITHIN_S:g} s: "
+        + "; ".join(f"{kind} (GET {paths[kind]} -> 401)" for kind in unaudited)
+        + f"; audited: {', '.join(kind for kind in rows if kind not in unaudited) or 'none'}"
+    )
+    leaked = [
+        kind
+        for kind, headers in refusals.items()
+        for secret in headers.values()
+        if any(secret.split()[-1] in str(row["text"]) for row in rows[kind])
+    ]
+    assert not leaked, f"the audit row of a refusal records the credential sent: {leaked}"
+    baseline.exact(
+        "refusal audit rows",
+        {
+            kind: [{k: row[k] for k in ("action", "outcome", "actor")} for row in found]
+            for kind, found in rows.items()
+        },
+    )

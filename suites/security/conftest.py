@@ -1,8 +1,19 @@
-"""Security suite fixtures: an anonymous client, and the JWT factory for the target's secret."""
+"""Security suite fixtures: an anonymous client, the JWT factory for the target's secret, and
+synthetic documents of another tenant.
+
+The session's sweep (suites/conftest.py) erases synthetic leftovers as the operator, in the
+operator's tenant only. Checks that upload as ``other_tenant_admin`` get their documents from
+``other_tenant_synthetic``: erased at teardown by that tenant's admin, and, once per session
+before the first of them, that tenant's own synthetic leftovers of killed runs are swept with
+the same rules (age, budget, at most ``SWEEP_MAX_DOCUMENTS``). What that sweep did is reported
+at the end of the terminal summary of a run without xdist (an xdist controller does not load
+this conftest; the leftovers are erased all the same).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -10,10 +21,18 @@ import pytest
 
 from pytest_prodval import TargetEnv
 
+from .._support import Sweep, sweep_after_s, sweep_budget_s, sweep_synthetic
+from ..conftest import SyntheticDocuments
 from ._support import ClientFor, TokenFactory
 
 DEFAULT_ISSUER = "docpipe"
 DEFAULT_TENANT = "acme"
+OTHER_TENANT_ROLE = "other_tenant_admin"
+
+# Documents of the other tenant created before this, minus the sweep age, are leftovers.
+_LOADED_AT = dt.datetime.now(dt.timezone.utc)
+_MAX_SWEEP_AGE_S = 1e9  # as suites/conftest.py: keeps the cutoff a representable time
+_OTHER_SWEEPS = pytest.StashKey[list[Sweep]]()
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +65,56 @@ def client_for(target: TargetEnv, api_as: Callable[[str], httpx.Client]) -> Clie
         return api_as(role)
 
     return get
+
+
+@pytest.fixture(scope="session")
+def other_tenant_swept(
+    request: pytest.FixtureRequest, target: TargetEnv, client_for: ClientFor
+) -> httpx.Client:
+    """The other tenant's admin client, after sweeping that tenant's synthetic leftovers once.
+
+    Skips when ``other_tenant_admin`` is not configured. Never fails: the checks judge the
+    target, the sweep only tidies up.
+    """
+    client = client_for(OTHER_TENANT_ROLE)
+    run_s = float(target.timeouts.run_s)
+    try:
+        after_s = sweep_after_s(target.params, run_s)
+        budget_s = sweep_budget_s(target.params, run_s)
+    except ValueError as exc:
+        sweep = Sweep(after_s=run_s, problem=str(exc))
+    else:
+        cutoff = _LOADED_AT - dt.timedelta(seconds=min(after_s, _MAX_SWEEP_AGE_S))
+        sweep = sweep_synthetic(client, cutoff, after_s, budget_s=budget_s)
+    if sweep.problem:
+        sweep.problem = target.redactor().redact(sweep.problem)
+    request.config.stash.setdefault(_OTHER_SWEEPS, []).append(sweep)
+    return client
+
+
+@pytest.fixture
+def other_tenant_synthetic(other_tenant_swept: httpx.Client) -> Iterator[SyntheticDocuments]:
+    """Synthetic documents uploaded as ``other_tenant_admin``, erased by it at teardown."""
+    documents = SyntheticDocuments(uploader=other_tenant_swept, eraser=other_tenant_swept)
+    yield documents
+    left = documents.erase_all()
+    if left:
+        pytest.fail(
+            f"synthetic documents of {OTHER_TENANT_ROLE}'s tenant could not be erased: "
+            f"{', '.join(left)}"
+        )
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """What the other tenant's sweep did, when there is anything to say."""
+    sweeps = config.stash.get(_OTHER_SWEEPS, [])
+    if hasattr(config, "workerinput") or not sweeps:
+        return
+    merged = Sweep.merged(sweeps)
+    if merged.swept or merged.failed or merged.problem or merged.truncated:
+        for line in merged.lines():
+            terminalreporter.write_line(
+                line.replace("prodval: ", f"prodval ({OTHER_TENANT_ROLE}'s tenant): ", 1)
+            )

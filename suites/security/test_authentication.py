@@ -9,6 +9,7 @@ removes only what the retention job would).
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import httpx
@@ -113,6 +114,38 @@ def test_a_forged_or_invalid_jwt_is_refused(
     assert forged.status_code == 401, (
         f"a {forgery} JWT was accepted: GET {path} answered {forged.status_code} "
         f"(valid token: {valid.status_code}), expected 401: {forged.text[:200]}"
+    )
+
+
+def test_a_signed_jwt_naming_a_tenant_that_does_not_exist_is_refused(
+    anonymous: httpx.Client, tokens: TokenFactory
+) -> None:
+    """A correctly signed, unexpired JWT naming a tenant that does not exist answers 401.
+
+    The same token naming the configured tenant passes on the same request (the control). The
+    unknown tenant is a fresh random name; the request reads a random document id, so
+    nothing exists to be served either way (an accepted token answers 404, not 401).
+
+    Guards against: a JWT's tenant taken on trust (`jwt-tenant-unchecked`): anyone holding
+    the signing key, or a token minted for a tenant since removed, gets a session in a tenant
+    the platform does not know.
+    Evidences: HIPAA 45 CFR 164.312(d) (person or entity authentication)
+    """
+    path = f"/documents/{random_id()}"
+    unknown = f"prodval-no-such-tenant-{uuid.uuid4().hex[:12]}"
+    valid = anonymous.get(path, headers={"Authorization": f"Bearer {tokens.valid('admin')}"})
+    if valid.status_code == 401:
+        pytest.fail(
+            f"control: a valid admin JWT for tenant {tokens.tenant!r} was refused with 401 - "
+            "params.jwt_secret/jwt_audience/jwt_tenant do not match the target, so a refused "
+            "unknown tenant proves nothing"
+        )
+    token = tokens.signed(tokens.claims("admin", tenant=unknown))
+    answer = anonymous.get(path, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401, (
+        f"a signed admin JWT naming the unknown tenant {unknown!r} was accepted: GET {path} "
+        f"answered {answer.status_code} (same token for tenant {tokens.tenant!r}: "
+        f"{valid.status_code}), expected 401: {answer.text[:200]}"
     )
 
 

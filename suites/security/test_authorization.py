@@ -6,11 +6,14 @@ document is needed and nothing is changed. Even with a broken role ladder nothin
 the DELETE names no existing document, the upload is empty (refused as such), and a purge
 removes only what the retention job removes anyway.
 Tenant isolation needs a real document of one tenant, read by the admin of another: those
-checks are synthetic, and of the writes only DELETE is sent (on that synthetic document).
+checks are synthetic, and of the writes only DELETE is sent (on that synthetic document), and
+one upload by the other tenant's admin (a synthetic document of its own, which it erases:
+``other_tenant_synthetic`` in conftest.py).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import httpx
@@ -161,3 +164,70 @@ def test_a_result_response_exposes_no_field_beyond_the_baseline(
     result = synthetic.uploader.get(f"/documents/{document_id}/result")
     assert result.status_code == 200, f"GET result answered {result.status_code}"
     baseline.shape("result", result.json(), allow_extra=False)
+
+
+# Who reads which of the two copies, and the status that says each tenant holds only its own
+# (a 403 is as good as a 404 for the other's).
+OWN_COPY, OTHERS_COPY = 200, 404
+COPY_READS = {
+    "own tenant, its document": OWN_COPY,
+    "own tenant, the other's document": OTHERS_COPY,
+    "other tenant, its document": OWN_COPY,
+    "other tenant, the own tenant's document": OTHERS_COPY,
+}
+
+
+def _copy_reads(
+    own: httpx.Client, other: httpx.Client, own_id: str, other_id: str
+) -> dict[str, int]:
+    reads = [(own, own_id), (own, other_id), (other, other_id), (other, own_id)]
+    return {
+        who: client.get(f"/documents/{document_id}").status_code
+        for who, (client, document_id) in zip(COPY_READS, reads, strict=True)
+    }
+
+
+@pytest.mark.synthetic
+def test_the_same_content_uploaded_by_two_tenants_is_two_documents_each_its_own(
+    synthetic: SyntheticDocuments,
+    other_tenant_synthetic: SyntheticDocuments,
+    baseline: Baseline,
+) -> None:
+    """The same bytes uploaded by two tenants are two documents, each readable by its own only.
+
+    Uploaded by the operator's tenant, then by another tenant's admin: 201 each, two ids, the
+    same sha256; each tenant reads its own (200) and not the other's (404 or 403). The content
+    is unique to the run; both documents are erased by their own tenant.
+
+    Guards against: duplicate detection across tenants (`dedup-across-tenants`): a re-upload
+    answered with another tenant's document id, which tells the uploader that another tenant
+    holds this exact file and hands it that tenant's id.
+    Evidences: HIPAA 45 CFR 164.312(a)(1) (access control); GDPR Art.32 (confidentiality)
+    """
+    content = f"prodval synthetic document shared by two tenants {uuid.uuid4()}\n".encode() * 20
+    own = synthetic.upload(content)
+    assert own.status_code == 201, f"synthetic upload answered {own.status_code}: {own.text[:200]}"
+    other = other_tenant_synthetic.upload(content)
+    own_body, other_body = own.json(), other.json() if other.status_code in (200, 201) else {}
+    assert other.status_code == 201 and other_body.get("id") != own_body["id"], (
+        f"the other tenant's upload of the same content answered {other.status_code} with id "
+        f"{other_body.get('id')!r} (duplicate: {other_body.get('duplicate')!r}), expected 201 "
+        f"and a document of its own; the first tenant's is {own_body['id']}: {other.text[:200]}"
+    )
+    assert other_body.get("sha256") == own_body.get("sha256"), (
+        f"sha256 {other_body.get('sha256')!r} of the other tenant's upload differs from "
+        f"{own_body.get('sha256')!r} of the same bytes"
+    )
+    statuses = _copy_reads(
+        synthetic.uploader, other_tenant_synthetic.uploader, own_body["id"], other_body["id"]
+    )
+    wrong = [
+        f"{who}: {status}"
+        for who, status in statuses.items()
+        if status != COPY_READS[who] and not (COPY_READS[who] == OTHERS_COPY and status == 403)
+    ]
+    assert not wrong, (
+        f"reads of the two copies (ids {own_body['id']}, {other_body['id']}), expected 200 for "
+        "a tenant's own and 404 or 403 for the other's: " + "; ".join(wrong)
+    )
+    baseline.exact("statuses", statuses)
