@@ -134,7 +134,9 @@ class BaseWorker:
         self._queue = JobQueue(self._pool, self.worker_id, self.settings.faults)
         try:
             await self.open()
-            await self._beat("idle")
+            # Ready for jobs: every later beat says so until one is taken (it said "starting").
+            self._status = "idle"
+            await self._beat(self._status)
             if "worker_stalled" in self.settings.faults:
                 # The regression: alive and registered, but never claims or beats again.
                 log.warning("%s: stalled (fault worker_stalled)", self.worker_id)
