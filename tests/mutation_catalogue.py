@@ -499,11 +499,13 @@ CATALOGUE: tuple[Mutant, ...] = (
             ]
         },
     ),
+    # (It replaces "result-text-stripped", an equivalent mutant: the parser service already
+    # strips each page, so .strip() in the worker changed nothing a check could see.)
     _m(
-        "result-text-stripped",
+        "result-text-whitespace-collapsed",
         "pipeline",
-        "the result text is stored stripped of leading and trailing whitespace",
-        {_WORKER: [("            parsed.text,\n", "            parsed.text.strip(),\n")]},
+        "the result text is stored with its whitespace collapsed: line and page breaks lost",
+        {_WORKER: [("            parsed.text,\n", '            " ".join(parsed.text.split()),\n')]},
     ),
     _m(
         "dimensions-is-chunk-count",
