@@ -1,4 +1,4 @@
-"""One baseline comparison rendered for reviewers: an HTML table, JSON, a JUnit property.
+"""One baseline comparison rendered for reviewers: an HTML table, JSON (JUnit: ``junit.py``).
 
 The verdicts reaching these functions are already redacted (``Baseline`` redacts values before
 comparing), so nothing here handles secrets; the Allure writer still scrubs what it writes.
@@ -10,21 +10,15 @@ import html
 import json
 from pathlib import Path
 
-import pytest
-
 from ..baseline.verdict import Verdict
 
 __all__ = [
-    "JUNIT_PROPERTY_PREFIX",
-    "JUnitEvidence",
     "comparison_name",
     "evidence_files",
     "evidence_html",
     "evidence_json",
-    "junit_property",
 ]
 
-JUNIT_PROPERTY_PREFIX = "prodval:"
 # Evidence keys a comparison may carry that point at files worth attaching: the chart a
 # distribution comparison draws, and what a check names with ``attachments=`` (Locust's report).
 FILE_EVIDENCE = {"chart": "latency chart", "locust_report": "Locust report"}
@@ -81,18 +75,6 @@ def evidence_json(verdict: Verdict) -> str:
     return json.dumps(verdict.to_json(), indent=2, default=str, ensure_ascii=False) + "\n"
 
 
-def junit_property(verdict: Verdict) -> tuple[str, str]:
-    """``(name, value)`` for a JUnit ``<property>``: short enough for CI test views."""
-    summary = {
-        "status": verdict.status.value,
-        "baseline": verdict.baseline,
-        "target": verdict.target,
-        "change": verdict.change,
-        "rule": verdict.rule,
-    }
-    return f"{JUNIT_PROPERTY_PREFIX}{verdict.key}", json.dumps(summary, ensure_ascii=False)
-
-
 def evidence_files(verdict: Verdict, *bases: Path) -> list[tuple[str, Path]]:
     """``(label, path)`` of every existing file named by the evidence (chart, Locust report).
 
@@ -109,15 +91,3 @@ def evidence_files(verdict: Verdict, *bases: Path) -> list[tuple[str, Path]]:
         if existing is not None:
             found.append((label, existing))
     return found
-
-
-class JUnitEvidence:
-    """With ``--junitxml``: every comparison becomes a ``<property>`` of its testcase.
-
-    Appended to ``item.user_properties`` as ``record_property`` would; pytest carries them over
-    xdist and into the XML, and the session's report redaction covers them too.
-    """
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_prodval_comparison(self, item: pytest.Item, verdict: Verdict) -> None:
-        item.user_properties.append(junit_property(verdict))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .evidence import JUnitEvidence
+from .junit import JUnitEvidence
 from .labels import (
     DEFAULT_DOCS_URL,
     SEVERITIES,
@@ -103,4 +103,4 @@ def configure_reports(config: pytest.Config, session: ProdvalSession) -> None:
 
         config.pluginmanager.register(AllureReport(config, session, report_dir), "prodval-allure")
     if getattr(config.option, "xmlpath", None):
-        config.pluginmanager.register(JUnitEvidence(), "prodval-junit")
+        config.pluginmanager.register(JUnitEvidence(config), "prodval-junit")
