@@ -1,4 +1,5 @@
-"""Allure results: every check labelled, every comparison attached, run files, same under xdist."""
+"""Allure results: every check labelled, every comparison a step with its evidence (the failed
+ones first), shared files once per run, run files, the same under xdist."""
 
 from __future__ import annotations
 
@@ -99,11 +100,43 @@ def attachment_names(result: dict[str, Any]) -> list[str]:
     return sorted(a["name"] for a in result.get("attachments", []))
 
 
-def fingerprint(directory: Path) -> set[tuple[str, frozenset[tuple[str, str]], tuple[str, ...]]]:
-    return {
-        (name, frozenset(labels(result)), tuple(attachment_names(result)))
+def steps(result: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """The result's top-level steps, in order: name, status, attachment names."""
+    return [
+        (step["name"], step["status"], [a["name"] for a in step.get("attachments", [])])
+        for step in result.get("steps", [])
+    ]
+
+
+def step_parameters(step: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["value"] for p in step.get("parameters", [])}
+
+
+def global_attachments(directory: Path) -> list[dict[str, Any]]:
+    return [
+        attachment
+        for path in sorted(directory.glob("*-globals.json"))
+        for attachment in json.loads(path.read_text()).get("attachments", [])
+    ]
+
+
+def fingerprint(directory: Path) -> set[tuple[Any, ...]]:
+    """What a reviewer sees of each test, file names (uuids) left out."""
+    tests = {
+        (
+            name,
+            frozenset(labels(result)),
+            tuple(attachment_names(result)),
+            tuple(
+                (s["name"], s["status"], tuple(a["name"] for a in s.get("attachments", [])),
+                 tuple(sorted(step_parameters(s).items())))
+                for s in result.get("steps", [])
+            ),
+        )
         for name, result in results(directory).items()
-    }
+    }  # fmt: skip
+    run = {("global", a["name"], a["source"]) for a in global_attachments(directory)}
+    return tests | run
 
 
 @pytest.fixture
@@ -164,28 +197,193 @@ def test_the_docs_link_follows_the_ini_template(recorded: pytest.Pytester) -> No
     )
 
 
-def test_each_comparison_is_attached_as_a_table_and_json_and_its_chart(
+def test_each_comparison_is_a_step_with_its_table_json_and_chart_the_failed_one_first(
     recorded: pytest.Pytester,
 ) -> None:
     recorded.runpytest("--target-env=local", "--alluredir=allure")
     directory = recorded.path / "allure"
     failed = results(directory)["test_a_route_refuses_anonymous_callers"]
     assert failed["status"] == "failed"
-    assert attachment_names(failed) == [
-        "body (failed)",
-        "body evidence",
-        "status (passed)",
-        "status evidence",
-        "status latency chart",
+    # The check compared the status (passed), then the body (failed): the failure comes first,
+    # each step named by what it compared and what it found, its evidence under it.
+    assert steps(failed) == [
+        (
+            "body: shape differs from baseline (1 difference): $.debug: unexpected key",
+            "failed",
+            ["body (failed)", "body evidence"],
+        ),
+        (
+            "status: equal to baseline",
+            "passed",
+            ["status (passed)", "status evidence", "status latency chart"],
+        ),
     ]
-    sources = {a["name"]: a for a in failed["attachments"]}
+    assert attachment_names(failed) == []  # nothing of the comparisons left at the top
+    body, status = failed["steps"]
+    assert body["statusDetails"]["message"].startswith(
+        "body: shape differs from baseline (1 difference): $.debug: unexpected key\n"
+    )
+    assert step_parameters(body) == {
+        "baseline": '{"error":"string","n":"integer"}',
+        "target": '{"debug":"string","error":"string","n":…',
+        "change": "1 difference",
+        "rule": "same shape as baseline",
+    }
+    assert "statusDetails" not in status
+    sources = {a["name"]: a for s in failed["steps"] for a in s["attachments"]}
     table = (directory / sources["body (failed)"]["source"]).read_text()
     for expected in ["baseline", "target", "change", "rule", "FAILED", "$.debug: unexpected key"]:
         assert expected in table
     evidence = json.loads((directory / sources["body evidence"]["source"]).read_text())
     assert evidence["status"] == "failed" and evidence["kind"] == "shape"
-    assert sources["status latency chart"]["type"] == "image/svg+xml"
-    assert (directory / sources["status latency chart"]["source"]).read_text().startswith("<svg")
+    chart = sources["status latency chart"]
+    assert chart["type"] == "image/svg+xml"
+    assert (directory / chart["source"]).read_text().startswith("<svg")
+    passing = results(directory)["test_numbers_stay_close[1]"]
+    assert steps(passing) == [
+        ("value: 10 vs baseline 10 (no change), within ±10%", "passed",
+         ["value (passed)", "value evidence"]),
+    ]  # fmt: skip
+
+
+ORDER = """
+def test_the_fifth_of_six_differs(baseline, drift):
+    for n in range(4):
+        baseline.exact(f"value {n}", n)
+    baseline.exact("status", 503 if drift else 200)
+    baseline.exact("last", 6)
+
+
+def test_broken_after_two_comparisons(baseline, drift):
+    baseline.exact("first", 1)
+    baseline.exact("second", 2)
+    if drift:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+def test_fails_on_its_own_assertion(baseline, drift):
+    baseline.exact("first", 1)
+    assert not drift, "the check's own assertion"
+
+
+def test_compares_with_no_entry(baseline):
+    baseline.exact("never recorded", 1)
+"""
+
+ORDER_CONFTEST = """
+import os
+
+import pytest
+
+
+@pytest.fixture
+def drift():
+    return bool(os.environ.get("DRIFT"))
+"""
+
+
+@pytest.fixture
+def ordered(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    project.makepyfile(test_order=ORDER)
+    project.makeconftest(ORDER_CONFTEST)
+    project.runpytest(
+        "--target-env=local", "--record-baseline", "-k", "not no_entry"
+    ).assert_outcomes(passed=3)
+    monkeypatch.setenv("DRIFT", "1")
+    return project
+
+
+def test_failed_and_broken_steps_come_first_each_with_the_status_allure_gives(
+    ordered: pytest.Pytester,
+) -> None:
+    ordered.runpytest("--target-env=local", "--alluredir=allure").assert_outcomes(failed=4)
+    found = results(ordered.path / "allure")
+    fifth = found["test_the_fifth_of_six_differs"]
+    assert [(name, status) for name, status, _ in steps(fifth)] == [
+        ("status: differs from baseline (1 difference): $: 200 -> 503", "failed"),
+        ("value 0: equal to baseline", "passed"),
+        ("value 1: equal to baseline", "passed"),
+        ("value 2: equal to baseline", "passed"),
+        ("value 3: equal to baseline", "passed"),
+    ]
+    assert steps(fifth)[0][2] == ["status (failed)", "status evidence"]
+    # An error that is not an assertion: the check's step is broken, as Allure rates the test.
+    broken = found["test_broken_after_two_comparisons"]
+    assert broken["status"] == "broken"
+    assert [(name, status) for name, status, _ in steps(broken)] == [
+        ("check (call): ConnectionRefusedError: [Errno 111] Connection refused", "broken"),
+        ("first: equal to baseline", "passed"),
+        ("second: equal to baseline", "passed"),
+    ]
+    assert steps(broken)[0][2] == ["(call) (failed)", "(call) evidence"]
+    own = found["test_fails_on_its_own_assertion"]
+    assert [(name, status) for name, status, _ in steps(own)] == [
+        ("check (call): AssertionError: the check's own assertion", "failed"),
+        ("first: equal to baseline", "passed"),
+    ]
+    missing = steps(found["test_compares_with_no_entry"])
+    assert len(missing) == 1 and missing[0][1] == "failed"
+    assert missing[0][0].startswith(
+        "never recorded: no baseline entry 'test_order.py::test_compares_with_no_entry::never"
+    )
+
+
+# A load run's report, named by every comparison of every check (what the performance suite
+# does with ``attachments={"locust_report": load_run.html}``), and one chart for them all.
+LOAD_REPORT_CONFTEST = """
+def pytest_prodval_comparison(item, verdict):
+    verdict.evidence["locust_report"] = "load/locust.html"
+    verdict.evidence["chart"] = "load/chart.svg"
+"""
+
+LOAD_CHECKS = """
+import pytest
+
+
+@pytest.mark.parametrize("route", ["documents", "search", "health", "results"])
+def test_latency(baseline, route):
+    baseline.exact("status", 200)
+    baseline.exact("count", 3)
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "two-workers"])
+def test_a_file_several_comparisons_name_is_attached_once(
+    project: pytest.Pytester, workers: list[str]
+) -> None:
+    report = "<html>" + "locust " * 20_000 + "</html>"
+    (project.path / "load").mkdir()
+    (project.path / "load" / "locust.html").write_text(report)
+    (project.path / "load" / "chart.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    project.makeconftest(LOAD_REPORT_CONFTEST)
+    project.makepyfile(test_load=LOAD_CHECKS)
+    project.runpytest("--target-env=local", "--record-baseline")
+    project.runpytest("--target-env=local", "--alluredir=allure", *workers).assert_outcomes(
+        passed=4
+    )
+    directory = project.path / "allure"
+    # The Locust report: one file, one global attachment of the run, whatever the workers.
+    copies = [p.name for p in directory.iterdir() if p.read_text(errors="replace") == report]
+    assert len(copies) == 1, copies
+    assert not list(directory.glob(".prodval-claim-*"))
+    shared = global_attachments(directory)
+    assert [(a["name"], a["source"], a["type"]) for a in shared] == [
+        ("Locust report locust.html", copies[0], "text/html")
+    ]
+    found = results(directory)
+    assert len(found) == 4
+    for result in found.values():
+        # The chart: once per test, under its first step; the second step names that step.
+        assert steps(result) == [
+            ("status: equal to baseline", "passed",
+             ["status (passed)", "status evidence", "status latency chart"]),
+            ("count: equal to baseline", "passed", ["count (passed)", "count evidence"]),
+        ]  # fmt: skip
+        first, second = (step_parameters(step) for step in result["steps"])
+        run_file = 'attached once to the run: global attachment "Locust report locust.html"'
+        assert first["Locust report"] == second["Locust report"] == run_file
+        assert "latency chart" not in first
+        assert second["latency chart"] == 'attached under the step "status: equal to baseline"'
 
 
 def test_an_unknown_severity_level_is_a_usage_error(project: pytest.Pytester) -> None:

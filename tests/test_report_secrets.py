@@ -16,6 +16,7 @@ CHECKS = (
     EVERY_SECRET
     + """
 import logging
+import pathlib
 
 import allure
 import pytest
@@ -28,6 +29,8 @@ def broken_fixture(target):
 
 def test_passes_with_secrets_in_a_comparison_a_step_and_an_attachment(baseline, target):
     secrets = " ".join(every_secret(target))
+    pathlib.Path("load").mkdir(exist_ok=True)
+    pathlib.Path("load/report.html").write_text(f"<html>load run with {secrets}</html>")
     with allure.step(f"call with {secrets}"):
         baseline.exact("echo", {"secrets": secrets, "n": 1})
     allure.attach(f"headers: X-API-Key: {secrets}", name=f"request {secrets}")
@@ -60,11 +63,20 @@ def test_skips_naming_a_secret(target):
 )
 
 
+# A load report naming the secrets, attached once for the run (a global attachment).
+LOAD_REPORT_CONFTEST = """
+def pytest_prodval_comparison(item, verdict):
+    if verdict.key.endswith("::echo"):
+        verdict.evidence["locust_report"] = "load/report.html"
+"""
+
+
 def test_no_secret_reaches_allure_junit_or_any_file_under_reports(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makefile(".yaml", prodval=secret_config(monkeypatch, REPORT_SECRETS))
     pytester.makepyfile(test_leaky=CHECKS)
+    pytester.makeconftest(LOAD_REPORT_CONFTEST)
     pytester.runpytest("--target-env=local", "--record-baseline", "-k", "passes")
     result = pytester.runpytest(
         "--target-env=local",
@@ -83,4 +95,7 @@ def test_no_secret_reaches_allure_junit_or_any_file_under_reports(
     assert any(name.endswith("-attachment.txt") for name in written)
     texts = "".join(p.read_text(errors="replace") for p in results.iterdir())
     assert "***" in texts and "cannot reach postgresql://app:***@" in texts
+    shared = list(results.glob("prodval-*-attachment.html"))
+    assert len(shared) == 1 and "load run with ***" in shared[0].read_text()
+    (pytester.path / "load" / "report.html").unlink()  # the check's own file, not a report
     assert scan(pytester.path, output, REPORT_SECRETS.values()) == []

@@ -2,10 +2,11 @@
 
 Registered by ``plugins.configure_reports`` only when ``--alluredir`` is given (allure-pytest is
 then active in every process), so Allure is imported only then. In each process that runs
-checks (the serial process or each xdist worker) this plugin labels every check and attaches
-its comparisons through allure-pytest's public API; the controller alone writes the run-level
-files. Labels come from the item only (markers, docstring, path), so ``-n 2`` and a serial run
-produce the same tests, labels and attachments.
+checks (the serial process or each xdist worker) this plugin labels every check and makes
+each of its comparisons a step carrying its evidence, the failed ones first (allure_steps.py);
+the controller alone writes the run-level files. Labels come from the item only (markers,
+docstring, path) and steps from the verdicts, so ``-n 2`` and a serial run produce the same
+tests, labels, steps and attachments.
 """
 
 from __future__ import annotations
@@ -20,7 +21,18 @@ import pytest
 from allure_pytest.utils import allure_labels  # type: ignore[import-untyped]
 
 from ..baseline.verdict import Verdict
+from ..outcomes import FALLBACK_KINDS
 from .allure_files import write_run_files
+from .allure_steps import (
+    STEP_FILES,
+    StepOrder,
+    attach_to_run,
+    file_type,
+    finish_step,
+    refer,
+    show_values,
+    step_title,
+)
 from .categories import KIND_LABEL, VERDICT_LABEL, verdict_label
 from .evidence import comparison_name, evidence_files, evidence_html, evidence_json
 from .labels import CheckLabels, check_labels
@@ -37,14 +49,8 @@ _LABELS = pytest.StashKey[CheckLabels]()
 # allure-python's API is untyped; these aliases keep the calls below checked as Any.
 _dynamic: Any = allure.dynamic
 _attach: Any = allure.attach
-_FILE_TYPES = {
-    ".svg": allure.attachment_type.SVG,
-    ".html": allure.attachment_type.HTML,
-    ".htm": allure.attachment_type.HTML,
-    ".png": allure.attachment_type.PNG,
-    ".json": allure.attachment_type.JSON,
-    ".csv": allure.attachment_type.CSV,
-}
+# Evidence files attached in this test: resolved path -> the name of the step holding it.
+_FILES = pytest.StashKey[dict[str, str]]()
 
 
 class AllureReport:
@@ -59,17 +65,20 @@ class AllureReport:
         self.docs_template = str(raw).strip() if raw else None
         self.taxonomy = taxonomy(config)
         self.bases = (Path(config.rootpath), Path(config.invocation_params.dir))
+        self.steps = StepOrder()
+        allure_commons.plugin_manager.register(self.steps)
         self.scrubber: AllureScrubber | None = None
         if session.redactor:
             self.scrubber = AllureScrubber(session.redactor, report_dir)
             allure_commons.plugin_manager.register(self.scrubber)
-            config.add_cleanup(self._unregister_scrubber)
+        config.add_cleanup(self._unregister)
 
-    def _unregister_scrubber(self) -> None:
+    def _unregister(self) -> None:
         # allure_commons' plugin manager is process-global: leave nothing behind for the next
         # in-process session (pytester).
-        if self.scrubber is not None and allure_commons.plugin_manager.is_registered(self.scrubber):
-            allure_commons.plugin_manager.unregister(self.scrubber)
+        for plugin in (self.steps, self.scrubber):
+            if plugin is not None and allure_commons.plugin_manager.is_registered(plugin):
+                allure_commons.plugin_manager.unregister(plugin)
 
     # --- labels ---------------------------------------------------------------------------
 
@@ -103,23 +112,50 @@ class AllureReport:
             _dynamic.label(KIND_LABEL, verdict.kind)
             _dynamic.label(VERDICT_LABEL, verdict_label(verdict.kind, verdict.status.value))
         name = comparison_name(verdict)
-        _attach(
-            evidence_html(verdict),
-            name=f"{name} ({verdict.status.value})",
-            attachment_type=allure.attachment_type.HTML,
-        )
-        _attach(
-            evidence_json(verdict),
-            name=f"{name} evidence",
-            attachment_type=allure.attachment_type.JSON,
-        )
-        for label, path in evidence_files(verdict, *self.bases):
-            _attach.file(
-                str(path),
-                name=f"{name} {label}",
-                attachment_type=_FILE_TYPES.get(path.suffix.lower()),
-                extension=path.suffix.lstrip(".") or None,
+        context: Any = allure.step(step_title(verdict, name))
+        with context:
+            # allure-pytest's own object for the step just opened (None without allure-pytest's
+            # listener: then a plain step, its files attached under it one by one).
+            step = self._step(context.uuid)
+            if step is not None:
+                show_values(step, verdict)
+            _attach(
+                evidence_html(verdict),
+                name=f"{name} ({verdict.status.value})",
+                attachment_type=allure.attachment_type.HTML,
             )
+            _attach(
+                evidence_json(verdict),
+                name=f"{name} evidence",
+                attachment_type=allure.attachment_type.JSON,
+            )
+            for label, path in evidence_files(verdict, *self.bases):
+                self._attach_file(item, step, name, label, path)
+        if step is not None:
+            finish_step(step, verdict, name)
+            if verdict.kind in FALLBACK_KINDS:
+                self.steps.fallback(step)
+
+    def _step(self, uuid: str) -> Any:
+        listener = self.config.pluginmanager.get_plugin("allure_listener")
+        reporter = getattr(listener, "allure_logger", None)
+        return None if reporter is None else reporter.get_item(uuid)
+
+    def _attach_file(self, item: pytest.Item, step: Any, name: str, label: str, path: Path) -> None:
+        """A chart under its step (once per test); Locust's report once per run, referred to."""
+        if label not in STEP_FILES:
+            title = attach_to_run(path, label, self.report_dir)
+            if step is not None:
+                refer(step, label, f'attached once to the run: global attachment "{title}"')
+            return
+        attached = item.stash.setdefault(_FILES, {})
+        key = str(path.resolve())
+        if key in attached and step is not None:
+            refer(step, label, f'attached under the step "{attached[key]}"')
+            return
+        attached[key] = step.name if step is not None else name
+        mime, extension = file_type(path)
+        _attach.file(str(path), name=f"{name} {label}", attachment_type=mime, extension=extension)
 
     # --- run-level files (controller) -----------------------------------------------------
 
