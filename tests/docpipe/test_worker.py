@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -420,3 +422,32 @@ def test_text_is_split_into_chunks_of_at_most_500_characters_between_words() -> 
     assert "".join("".join(chunks).split()) == "".join(text.split())  # nothing lost
     assert chunks[0].endswith("alpha") and chunks[-1].endswith("omega\n\nend")
     assert split_text("  \n ") == []
+
+
+@pytest.mark.asyncio
+async def test_the_heartbeat_outlives_a_connection_left_mid_operation_by_a_database_restart(
+    platform: Platform,
+) -> None:
+    # asyncpg raised "cannot switch to state 12; another operation is in progress" on a pooled
+    # connection after the database came back: the heartbeat task died of it, and the worker
+    # went on taking jobs without beating, so its jobs were taken from it as from a dead one.
+    async with connect(platform.db) as conn, in_process(platform, "w-beat") as worker:
+        await wait_for(conn, "select 1 from worker_heartbeats where worker_id = 'w-beat'")
+        queue = worker.queue
+        real_beat = queue.beat
+        failed = asyncio.Event()
+
+        async def beat_once_broken(*args: Any, **kwargs: Any) -> None:
+            if not failed.is_set():
+                failed.set()
+                raise asyncpg.InternalClientError("cannot switch to state 12")
+            await real_beat(*args, **kwargs)
+
+        queue.beat = beat_once_broken  # type: ignore[method-assign]
+        await asyncio.wait_for(failed.wait(), 30)
+        broken_at = await conn.fetchval("select now()")
+        await wait_for(
+            conn,
+            "select last_seen > $1 from worker_heartbeats where worker_id = 'w-beat'",
+            broken_at,
+        )

@@ -31,7 +31,9 @@ __all__ = ["STALE_HEARTBEATS", "BaseWorker", "WorkerOptions"]
 # A heartbeat older than this many intervals means its worker is gone (or stalled).
 STALE_HEARTBEATS = 5
 COMMAND_TIMEOUT_S = 60.0
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# InternalClientError: a pooled connection left mid-operation by a database restart
+# ("cannot switch to state 12; another operation is in progress").
+_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 log = logging.getLogger("docpipe.worker")
 
@@ -232,13 +234,19 @@ class BaseWorker:
 
     @contextlib.asynccontextmanager
     async def _beating(self) -> AsyncIterator[None]:
+        # A beat stuck on a dead connection must not silence every later one.
+        limit = max(1.0, 2 * self.settings.heartbeat_s)
+
         async def beat_forever() -> None:
             while True:
                 await asyncio.sleep(self.settings.heartbeat_s)
+                status = "stopping" if self._stop.is_set() else self._status
                 try:
-                    await self._beat("stopping" if self._stop.is_set() else self._status)
-                except _DB_ERRORS as exc:
-                    log.warning("%s: heartbeat failed: %s", self.worker_id, exc)
+                    await asyncio.wait_for(self._beat(status), limit)
+                except (*_DB_ERRORS, asyncio.TimeoutError) as exc:
+                    log.warning("%s: heartbeat failed: %r", self.worker_id, exc)
+                except Exception:  # the heartbeat outlives any one failure, and says so
+                    log.exception("%s: heartbeat failed", self.worker_id)
 
         task = asyncio.create_task(beat_forever())
         try:
