@@ -723,15 +723,15 @@ def test_a_failure_leads_with_the_comparison_name_and_its_first_difference_the_k
     shape = judge(ShapeComparator(), {"id": 1}, {"id": "1"})
     single = judge(ExactComparator(), "DENY", "SAMEORIGIN")
     assert exact.failure_text("x-frame").splitlines()[0] == (
-        "x-frame: differs from baseline (2 differences): $.a: 1 -> 2, …"
+        "x-frame: $.a: 1 -> 2, … — differs from baseline (2 differences)"
     )
     assert single.failure_text("x-frame").splitlines()[0] == (
-        'x-frame: differs from baseline (1 difference): $: "DENY" -> "SAMEORIGIN"'
+        'x-frame: "DENY" -> "SAMEORIGIN" — differs from baseline (1 difference)'
     )
     lines = shape.failure_text("body").splitlines()
     assert (
         lines[0]
-        == "body: shape differs from baseline (1 difference): $.id: expected integer, got string"
+        == "body: $.id: expected integer, got string — shape differs from baseline (1 difference)"
     )
     assert lines[-1] == f"  key: {KEY}"
     assert "  $.id: expected integer, got string" in lines[1:]  # the details stay below

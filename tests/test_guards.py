@@ -95,7 +95,7 @@ def test_a_protected_database_session_cannot_be_made_writable(
     result = pytester.runpytest("--target-env=local", "-p", "no:cacheprovider", "-rf")
     result.assert_outcomes(failed=len(BYPASSES))
     refused = (
-        "E   pytest_prodval.errors.ReadOnlyViolation: refusing a database statement on protected "
+        "E   pytest_prodval.ReadOnlyViolation: refusing a database statement on protected "
         "environment 'local': it would leave the read-only session (it contains '*'); checks "
         "only read there"
     )

@@ -208,7 +208,7 @@ def test_each_comparison_is_a_step_with_its_table_json_and_chart_the_failed_one_
     # each step named by what it compared and what it found, its evidence under it.
     assert steps(failed) == [
         (
-            "body: shape differs from baseline (1 difference): $.debug: unexpected key",
+            "body: $.debug: unexpected key — shape differs from baseline (1 difference)",
             "failed",
             ["body (failed)", "body evidence"],
         ),
@@ -221,7 +221,7 @@ def test_each_comparison_is_a_step_with_its_table_json_and_chart_the_failed_one_
     assert attachment_names(failed) == []  # nothing of the comparisons left at the top
     body, status = failed["steps"]
     assert body["statusDetails"]["message"].startswith(
-        "body: shape differs from baseline (1 difference): $.debug: unexpected key\n"
+        "body: $.debug: unexpected key — shape differs from baseline (1 difference)\n"
     )
     assert step_parameters(body) == {
         "baseline": '{"error":"string","n":"integer"}',
@@ -300,7 +300,7 @@ def test_failed_and_broken_steps_come_first_each_with_the_status_allure_gives(
     found = results(ordered.path / "allure")
     fifth = found["test_the_fifth_of_six_differs"]
     assert [(name, status) for name, status, _ in steps(fifth)] == [
-        ("status: differs from baseline (1 difference): $: 200 -> 503", "failed"),
+        ("status: 200 -> 503 — differs from baseline (1 difference)", "failed"),
         ("value 0: equal to baseline", "passed"),
         ("value 1: equal to baseline", "passed"),
         ("value 2: equal to baseline", "passed"),

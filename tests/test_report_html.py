@@ -138,7 +138,7 @@ def test_the_allure_report_counts_equal_pytests(project: pytest.Pytester) -> Non
         tests[data["name"]] = data
     two = tests["test_two_comparisons"]
     assert [(s["name"], s["status"]) for s in two["steps"]] == [
-        ("body: differs from baseline (1 difference): $.n: 1 -> 2", "failed"),
+        ("body: $.n: 1 -> 2 — differs from baseline (1 difference)", "failed"),
         ("status: equal to baseline", "passed"),
     ]
     assert [a["link"]["name"] for a in two["steps"][0]["steps"]] == [

@@ -63,7 +63,7 @@ def test_an_unreachable_api_is_said_once_and_its_checks_fail_at_once(
     )
     # The error sections of test_health and test_ready (the short summary repeats it, cut to
     # the width except on CI, where pytest does not cut it).
-    said = f"pytest_prodval.errors.TargetUnreachable: {reason}"
+    said = f"pytest_prodval.TargetUnreachable: {reason}"
     assert result.outlines.count(said) == 2, out
     assert "Traceback" not in out
 

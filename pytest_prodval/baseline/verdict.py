@@ -43,16 +43,18 @@ class Verdict:
         return self.status in (Status.FAILED, Status.MISSING)
 
     def failure_text(self, name: str) -> str:
-        """The message as a failed check shows it: what differs first, under the comparison's
-        own ``name``, and the full key last (pytest's short summary, JUnit and the gate's
-        "failed:" lines keep only the start; the key repeats the check's node id)."""
+        """The message as a failed check shows it: under the comparison's own ``name`` the
+        first difference, then what kind of difference, and the full key last (pytest's short
+        summary, JUnit and the gate's "failed:" lines keep only the start; the key repeats the
+        check's node id)."""
         prefix = f"{self.key}: "
         if not self.message.startswith(prefix):
             return self.message  # a missing entry names its key in its own words
         headline, *details = self.message[len(prefix) :].split("\n")
         first = _first_difference(details)
         if first:
-            headline = f"{headline}: {first}"
+            # The difference itself leads: a short summary cut at the terminal's width keeps it.
+            headline = f"{first.removeprefix('$: ')} — {headline}"
         return "\n".join([f"{name}: {headline}", *details, f"  key: {self.key}"])
 
     def to_json(self) -> dict[str, Any]:

@@ -79,7 +79,7 @@ _FILE_TYPES = {
 def step_title(verdict: Verdict, name: str) -> str:
     """What the comparison is, then what it found: the first line a failed check shows.
 
-    ``body: differs from baseline (1 difference): $.debug: unexpected key``;
+    ``body: $.debug: unexpected key — differs from baseline (1 difference)``;
     ``status: equal to baseline``; a failure without a comparison: ``check (call):
     AssertionError: …``.
     """

@@ -105,13 +105,14 @@ def _judged(baseline: Baseline, answers: dict[str, tuple[str, httpx.Response]]) 
         try:
             _judge(baseline, route, path, response)
         except BaselineMismatch as exc:
-            first, *rest = str(exc).splitlines()
+            first = str(exc).splitlines()[0]
             if first.startswith("no baseline entry"):
                 differ.append(f"{route}: no baseline entry (a route the baseline does not know)")
             else:
-                differ.append(first.rsplit("::", 1)[-1] + (f" ({rest[0].strip()})" if rest else ""))
+                differ.append(first)  # "<route> body: <first difference> — <what kind>"
     if differ:
-        raise BaselineMismatch(f"{len(differ)} route(s) differ: " + "; ".join(differ))
+        # What differs first: pytest's short summary keeps only the start of the line.
+        raise BaselineMismatch("; ".join(differ) + f" ({len(differ)} of {len(answers)} routes)")
 
 
 def _role(op: Operation) -> str:
