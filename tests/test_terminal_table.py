@@ -67,6 +67,38 @@ def test_under_qq_there_is_no_table(table_project: pytest.Pytester) -> None:
     assert "prodval baseline comparisons" not in result.stdout.str()
 
 
+UNUSED = """
+import os
+
+
+def test_a_document_route_answers_with_the_baseline_status_and_shape(baseline):
+    if os.environ.get("PHASE") == "record":
+        for n in range(6):
+            baseline.exact(f"GET /documents/{{id}}/result?page={n} status code and body shape", n)
+    baseline.exact("count", 6)
+"""
+
+
+def test_unused_entries_fit_the_terminal_and_fold_under_q(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(test_checks=UNUSED)
+    monkeypatch.setenv("PHASE", "record")
+    project.runpytest("--target-env=local", "--record-baseline").assert_outcomes(passed=1)
+    monkeypatch.setenv("PHASE", "compare")  # the six comparisons are not made: unused entries
+    monkeypatch.setenv("COLUMNS", "100")
+    result = project.runpytest("--target-env=local")
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if "6 baseline entries unused" in line)
+    listed = lines[start + 1 : start + 7]
+    assert all(line.startswith("  test_checks.py::test_a_") for line in listed), listed
+    assert max(len(line) for line in listed) <= 100, listed
+    assert len(set(listed)) == 6  # each keeps its own page number
+    quiet = project.runpytest("--target-env=local", "-q").stdout.str()
+    assert "6 baseline entries unused" in quiet and "(listed without -q)" in quiet
+    assert "test_checks.py::test_a_document" not in quiet
+
+
 def test_a_long_name_keeps_its_file_parameters_and_comparison_name() -> None:
     key = (
         "suites/application/test_contract.py::test_document_route_answers_with_the_baseline_"

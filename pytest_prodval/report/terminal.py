@@ -161,8 +161,12 @@ class TerminalOutput:
             write_table(tr, verdicts, width, quiet=tr.config.get_verbosity() < 0)
         if run.unused:
             tr.write_sep("-", f"{len(run.unused)} baseline entries unused by this run")
-            for key in run.unused:
-                tr.write_line(f"  {key}")
+            if tr.config.get_verbosity() < 0:
+                tr.write_line("  (listed without -q)")
+            else:
+                width = tr.config.get_terminal_writer().fullwidth
+                for key in run.unused:  # the summary JSON has them in full
+                    tr.write_line("  " + fit_name(short_name(key), width - 2))
             if run.options.record:
                 tr.write_line("  (remove them with --record-baseline --prune)")
         if run.written is not None:
