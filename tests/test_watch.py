@@ -195,7 +195,8 @@ def test_refused_in_pytest_addopts_too(
     monkeypatch.chdir(watched)
     monkeypatch.setenv("PYTEST_ADDOPTS", "-q --allow-destructive")
     assert run(["--env", "local", "--interval", "5", "--listen", "h:1"]) == 4
-    assert "in PYTEST_ADDOPTS: prodval-watch never runs destructive checks" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "in PYTEST_ADDOPTS: prodval-watch never runs destructive checks" in err, err
 
 
 def test_an_unknown_environment_is_one_line_naming_prodval_yaml(watched: Path) -> None:
