@@ -7,6 +7,7 @@ observed) and registers a plugin object per role, each in its own module:
 - ``safety.report_redaction.ReportRedaction``: secrets out of every report (when any);
 - ``budget.TimeBudget``: per-check and per-run time budgets;
 - ``outcomes.CheckOutcomes``: test keys, outcomes, a verdict for every failure;
+- ``report.checks.CheckReports``: each check's suite and outcome, for the summary;
 - ``report.terminal.TerminalOutput``: header and end-of-run summary.
 
 At the end of the run the controller (or the only process) decides the unused entries, has
@@ -31,6 +32,7 @@ from .observations import Observations, unused_entries
 from .options import RunOptions
 from .outcomes import CheckOutcomes
 from .recording import BaselineRecorder, BaselineWrite, utcnow
+from .report.checks import CheckReports
 from .report.summary import write_summary
 from .report.terminal import TerminalOutput
 from .safety.guards import SafetyGuards, check_recording_allowed
@@ -96,10 +98,12 @@ class ProdvalSession:
         self.recorder = BaselineRecorder(options, env, self.baseline, self.rootdir)
         self.budget = TimeBudget(env, config.pluginmanager.hasplugin("timeout"))
         self.outcomes = CheckOutcomes(config, env, self.seen, self.budget, self.record_verdict)
+        self.checks = CheckReports(config)
         plugins: list[tuple[object, str]] = [
             (SafetyGuards(env, options), "prodval-safety"),
             (self.budget, "prodval-budget"),
             (self.outcomes, "prodval-outcomes"),
+            (self.checks, "prodval-checks"),
         ]
         if not self.is_worker:
             plugins.append((TerminalOutput(self), "prodval-terminal"))

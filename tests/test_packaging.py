@@ -45,7 +45,7 @@ NEVER_HARD = {
     "pytest-xdist",
     "docpipe",
 }
-EXTRAS = {"load", "allure", "db", "xdist", "all", "dev"}
+EXTRAS = {"load", "allure", "db", "xdist", "watch", "all", "dev"}
 PIP_WHEEL = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
 
 # Loaded with -p before the plugin: the db extra (pytest-asyncio, asyncpg) cannot be imported.
@@ -122,8 +122,9 @@ def test_the_plugin_wheel_requires_only_what_every_validation_needs(plugin_wheel
     assert _extra_requirements(metadata, "db") == {"asyncpg", "pytest-asyncio"}
     assert _extra_requirements(metadata, "allure") == {"allure-pytest"}
     assert _extra_requirements(metadata, "xdist") == {"pytest-xdist"}
+    assert _extra_requirements(metadata, "watch") == {"prometheus-client"}
     every_extra = set().union(
-        *(_extra_requirements(metadata, e) for e in ("load", "db", "allure", "xdist"))
+        *(_extra_requirements(metadata, e) for e in ("load", "db", "allure", "xdist", "watch"))
     )
     assert _extra_requirements(metadata, "all") == every_extra
     assert every_extra <= _extra_requirements(metadata, "dev")
@@ -142,6 +143,7 @@ def test_the_plugin_wheel_holds_only_the_plugin_and_its_gate_script(plugin_wheel
     assert packages == {"pytest_prodval"}
     assert "pytest_prodval/scripts/prodval-gate" in names
     assert "prodval-gate = pytest_prodval.gate:main" in entry_text
+    assert "prodval-watch = pytest_prodval.watch:main" in entry_text
     assert "prodval = pytest_prodval.plugin" in entry_text
     assert "docpipe" not in entry_text
 

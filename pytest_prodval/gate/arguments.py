@@ -29,6 +29,7 @@ __all__ = [
     "GateSettings",
     "default_lock_file",
     "forbidden_flags",
+    "option_flags",
     "parse",
     "refused",
     "refused_ini_keys",
@@ -213,27 +214,31 @@ class _OptionRecorder:
         pass
 
 
-def forbidden_flags() -> tuple[dict[str, str], set[str]]:
-    """{flag: why refused} for the options a gate sets or that record, and every plugin flag."""
+def option_flags() -> dict[str, tuple[str, ...]]:
+    """Every option of the plugin's table: {dest: its flags}, as ``add_options`` adds them."""
     import pytest
 
     from ..options import add_options
 
     recorder = _OptionRecorder()
     add_options(cast(pytest.Parser, recorder))
-    missing = [dest for dest in (*GATE_SET, *RECORDING) if dest not in recorder.flags]
+    return recorder.flags
+
+
+def forbidden_flags() -> tuple[dict[str, str], set[str]]:
+    """{flag: why refused} for the options a gate sets or that record, and every plugin flag."""
+    flags = option_flags()
+    missing = [dest for dest in (*GATE_SET, *RECORDING) if dest not in flags]
     if missing:  # the option table changed under the gate: fail loudly, never refuse less
         raise RuntimeError(f"prodval-gate: the plugin defines no option for {missing}")
     why: dict[str, str] = {}
     for dest in GATE_SET:
-        why |= dict.fromkeys(recorder.flags[dest], "the gate sets it (use the gate's own options)")
+        why |= dict.fromkeys(flags[dest], "the gate sets it (use the gate's own options)")
     why |= dict.fromkeys(JUNIT_FLAGS, "the gate sets it (use the gate's own options)")
     why |= dict.fromkeys(ALLURE_FLAGS, _ALLURE_WHY)
     for dest in RECORDING:
-        why |= dict.fromkeys(
-            recorder.flags[dest], "a gate compares with the baseline, never records"
-        )
-    known = {flag for flags in recorder.flags.values() for flag in flags}
+        why |= dict.fromkeys(flags[dest], "a gate compares with the baseline, never records")
+    known = {flag for spellings in flags.values() for flag in spellings}
     return why, known | set(JUNIT_FLAGS) | set(ALLURE_FLAGS)
 
 
@@ -273,15 +278,26 @@ def refused_ini_keys() -> dict[str, str]:
     return why
 
 
-def _override(value: str, where: str, arg: str) -> str | None:
+def _override(value: str, where: str, arg: str, ini_why: dict[str, str]) -> str | None:
     key = value.partition("=")[0].strip()
-    why = refused_ini_keys().get(key)
+    why = ini_why.get(key)
     return f"'{arg}' {where}: overrides ini {key}: {why}" if why else None
 
 
-def refused(args: Sequence[str], where: str = "after --") -> str | None:
-    """The first argument in ``args`` that a gate refuses, as a one-line message."""
-    why, known = forbidden_flags()
+def refused(
+    args: Sequence[str],
+    where: str = "after --",
+    *,
+    flags: tuple[dict[str, str], set[str]] | None = None,
+    ini_keys: dict[str, str] | None = None,
+) -> str | None:
+    """The first argument in ``args`` that a gate refuses, as a one-line message.
+
+    ``flags`` ({flag: why}, every known flag) and ``ini_keys`` ({ini key: why}) default to the
+    gate's (``forbidden_flags()``, ``refused_ini_keys()``); ``prodval-watch`` passes its own.
+    """
+    why, known = forbidden_flags() if flags is None else flags
+    ini_why = refused_ini_keys() if ini_keys is None else ini_keys
     words = list(args)
     for index, arg in enumerate(words):
         following = words[index + 1] if index + 1 < len(words) else ""
@@ -296,7 +312,7 @@ def refused(args: Sequence[str], where: str = "after --") -> str | None:
                 if letter == "o":
                     value = arg[position + 1 :]
                     shown = arg if value else f"{arg} {following}".strip()
-                    problem = _override(value or following, where, shown)
+                    problem = _override(value or following, where, shown, ini_why)
                     if problem:
                         return problem
                     break
@@ -308,7 +324,7 @@ def refused(args: Sequence[str], where: str = "after --") -> str | None:
         name, has_value, value = arg.partition("=")
         if name == "--override-ini":
             shown = arg if has_value else f"{arg} {following}".strip()
-            problem = _override(value if has_value else following, where, shown)
+            problem = _override(value if has_value else following, where, shown, ini_why)
             if problem:
                 return problem
             continue

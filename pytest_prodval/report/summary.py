@@ -32,6 +32,8 @@ def write_summary(run: ProdvalSession, exitstatus: int) -> None:
             "api": redactor.redact_url(env.api.base_url),
             "database": redactor.redact_url(env.database.dsn) if env.database else None,
             "version": run.target_version,
+            # Why no connection to the API could be made at the session's start, else null.
+            "unreachable": run.api_unreachable,
         },
         "baseline": {
             "path": run.baseline_display,
@@ -44,6 +46,8 @@ def write_summary(run: ProdvalSession, exitstatus: int) -> None:
         # Why the run stopped without a verdict (an ``Undecided`` error), else null.
         "undecided": run.outcomes.undecided,
         "counts": {status.value: counts.get(status.value, 0) for status in Status},
+        # Every check pytest reported: node id, suite, passed/failed/error/skipped, seconds.
+        "checks": run.checks.to_json(),
         "comparisons": [
             {"nodeid": nodeid, **verdict.to_json()} for nodeid, verdict in run.seen.verdicts
         ],
