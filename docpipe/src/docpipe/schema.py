@@ -271,13 +271,16 @@ def _share(count: int, share: float) -> int:
     return min(count, max(1, round(count * share)))
 
 
-async def damage_documents(conn: asyncpg.Connection, lose: float, corrupt: float) -> tuple[int, int]:
+async def damage_documents(
+    conn: asyncpg.Connection, lose: float, corrupt: float
+) -> tuple[int, int]:
     """The ``lose_rows`` and ``corrupt_rows`` faults: delete share ``lose`` of the documents
     rows (the oldest first) and overwrite the ``sha256`` of share ``corrupt`` (the newest first,
     so that the two sets stay apart); deterministic. Returns (deleted, altered)."""
     async with conn.transaction():
         ids = [
-            row["id"] for row in await conn.fetch("select id from documents order by created_at, id")
+            row["id"]
+            for row in await conn.fetch("select id from documents order by created_at, id")
         ]
         lost = ids[: _share(len(ids), lose)]
         kept = ids[len(lost) :]
