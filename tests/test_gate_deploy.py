@@ -46,6 +46,7 @@ INTEGRITY = {
 UPLOAD = """
 import json, ssl, sys, uuid
 from pathlib import Path
+import httpx
 home = Path(sys.argv[1])
 state = json.loads((home / "state.json").read_text())
 key = json.loads((home / "credentials.json").read_text())["api_keys"]["operator"]
