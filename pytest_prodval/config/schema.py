@@ -252,6 +252,58 @@ class Timeouts(_Model):
     run_s: BudgetSeconds = 900.0
 
 
+# A PostgreSQL identifier the snapshot may put in its SQL unquoted: a table (optionally
+# schema-qualified) or a column. Anything else is refused here, never quoted at query time.
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+Identifier = Annotated[
+    str, Field(pattern=_IDENTIFIER), _Expect("a column name (letters, digits, '_')")
+]
+_TABLE_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+class IntegrityTable(_Model):
+    """A table a release must never lose: its rows by ``key``, their ``columns`` checksummed."""
+
+    key: Identifier
+    columns: Annotated[
+        list[Identifier], Field(min_length=1), _Expect("a non-empty list of column names")
+    ]
+    # When a row was created: rows created after the snapshot are reported as added, not as
+    # differences (without it, every row the snapshot did not see counts as added).
+    created_at: Identifier | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _check_distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise _expected("each column once")
+        return value
+
+
+class IntegrityConfig(_Model):
+    """``integrity:``: the data snapshot prodval-gate takes before a deploy and checks after."""
+
+    tables: Annotated[
+        dict[str, IntegrityTable], Field(min_length=1), _Expect("a non-empty mapping")
+    ]
+    # Rows per table the snapshot reads at most: a bigger table is a problem to say, not a
+    # silent partial comparison.
+    max_rows: Annotated[int, Field(ge=1), _Expect("an integer >= 1")] = 1_000_000
+
+    @field_validator("tables")
+    @classmethod
+    def _check_table_names(cls, value: dict[str, IntegrityTable]) -> dict[str, IntegrityTable]:
+        for name in value:
+            if not _TABLE_NAME.fullmatch(name):
+                raise PydanticCustomError(
+                    "prodval_problem",
+                    "expected table names (letters, digits, '_', optionally schema.table), "
+                    "got {name}",
+                    {"name": repr(name)},
+                )
+        return value
+
+
 class _EnvironmentBlock(_Model):
     """One entry under ``environments:``, after ``defaults`` are merged in."""
 
@@ -269,6 +321,16 @@ class _EnvironmentBlock(_Model):
     # Free-form settings for the suites (expected release, worker count, ...): the suites
     # validate what they read; prodval only requires a mapping with string keys.
     params: dict[str, Any] = Field(default_factory=dict)
+    # The data prodval-gate --deploy snapshots and checks (read with database.dsn's role).
+    integrity: IntegrityConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_integrity_has_a_database(self) -> _EnvironmentBlock:
+        if self.integrity is not None and self.database is None:
+            raise _problem(
+                "integrity: needs database.dsn (the snapshot reads the tables through it)"
+            )
+        return self
 
     @field_validator("default_role")
     @classmethod

@@ -37,6 +37,9 @@ __all__ = [
 
 DEFAULT_TIMEOUT_S = 900
 DEFAULT_ROLLBACK_TIMEOUT_S = 300
+DEFAULT_DEPLOY_TIMEOUT_S = 600
+DEFAULT_BACKUP_TIMEOUT_S = 900  # also the restore's
+DEFAULT_SNAPSHOT_TIMEOUT_S = 300  # the data snapshot, and each of its checks
 NOTIFY_S = 10.0  # the notification's total deadline (PRODVAL_GATE_NOTIFY_S)
 PROBE_S = 15.0  # the preflight's probe of the target, in total (PRODVAL_GATE_PROBE_S)
 COLLECT_S = 300.0  # collecting the checks, after the probe (PRODVAL_GATE_COLLECT_S)
@@ -62,6 +65,7 @@ _ENV_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 HELP = """\
 Usage: prodval-gate --env NAME --baseline PATH --rollback COMMAND [options] [-- PYTEST_ARGS...]
+       prodval-gate ... --rollback COMMAND --deploy COMMAND [--backup COMMAND] [--restore COMMAND]
 
 Run the validation suites against a fresh deployment and decide the release. When the suites
 fail, time out or are interrupted, run COMMAND to roll back, then run verification checks
@@ -103,6 +107,25 @@ Options:
                           rollback); needs allure-pytest (pytest-prodval[allure]).
                           --alluredir after -- is refused
   -h, --help              this text
+
+The deployment run (--deploy): the gate deploys, validates, and rolls back itself:
+  --deploy COMMAND        shell command that deploys the release (bash -c), after the
+                          prerequisites: the target answers, config and baseline load, the
+                          current release passes the readiness selection, and the data
+                          snapshot (prodval.yaml integrity:) is taken. After the suites pass,
+                          the data is checked against the snapshot; a difference is a failed
+                          release. After a rollback, it is checked again: data lost is exit 2
+  --backup COMMAND        run before the deploy; a failed backup deploys nothing (exit 3)
+  --restore COMMAND       run after a successful rollback, before the verification; a failed
+                          restore is exit 2
+  --readiness SELECTION   pytest arguments of the read-only readiness checks of the current
+                          release (default: the verification selection)
+  --deploy-timeout SECONDS
+                          limit for the deploy command (default 600); SIGTERM, SIGKILL 30 s later
+  --backup-timeout SECONDS, --restore-timeout SECONDS
+                          limits for the backup and restore commands (default 900 each)
+  --snapshot-timeout SECONDS
+                          limit for the data snapshot and for each check of it (default 300)
   -- PYTEST_ARGS...       passed to every pytest run (collection, suites, verification), e.g.
                           -- -n 4 -m 'not performance'; the --verify selection comes after them
                           refused there, in --verify and in PYTEST_ADDOPTS: the options the gate
@@ -114,12 +137,14 @@ Exit codes:
   1  the suites failed, timed out or were interrupted (or exited 0 without this run's JUnit
      and summary reporting every collected check); rolled back, and the verification passed
   2  the suites failed, and the rollback failed, timed out or its verification failed: the
-     deployment is in an unknown state and a human must act
+     deployment is in an unknown state and a human must act; with --deploy also: the restore
+     failed, or the data after the rollback differs from the snapshot (data_lost)
   3  gate misused or misconfigured: bad arguments, invalid config, unreadable baseline,
      unreachable target, no checks collected, every check skipped, no verification selection,
      pytest usage error, or another gate holds the environment's lock; or undecided: pytest
      hit an internal error (a full disk, a broken plugin) before any check failed. Nothing
-     was validated and nothing was rolled back.
+     was validated and nothing was rolled back. With --deploy also: the current release
+     failed its readiness checks, or the data snapshot or the backup failed (not_deployed).
 
 pytest's exit codes are mapped explicitly: 0 -> 0; 1 (checks failed), 2 (interrupted),
 3 (internal error), death by a signal and the timeout -> roll back (then 1 or 2); 4 (usage
@@ -166,6 +191,15 @@ class GateSettings:
     notify_s: float
     started_at: float
     allure_dir: str | None = None  # --allure-dir: DIR/suites, DIR/verification
+    # The deployment run (--deploy); None without it: the gate behaves as it always did.
+    deploy: str | None = None
+    backup: str | None = None
+    restore: str | None = None
+    readiness: str | None = None  # None: the verification selection
+    deploy_timeout_s: int = DEFAULT_DEPLOY_TIMEOUT_S
+    backup_timeout_s: int = DEFAULT_BACKUP_TIMEOUT_S
+    restore_timeout_s: int = DEFAULT_BACKUP_TIMEOUT_S
+    snapshot_timeout_s: int = DEFAULT_SNAPSHOT_TIMEOUT_S
 
     def allure_args(self, phase: str) -> list[str]:
         """allure-pytest's options for ``phase`` (suites, verification): its own directory."""
@@ -373,7 +407,25 @@ _VALUED = {
     "--config": "config",
     "--reports": "reports",
     "--allure-dir": "allure_dir",
+    "--deploy": "deploy",
+    "--backup": "backup",
+    "--restore": "restore",
+    "--readiness": "readiness",
+    "--deploy-timeout": "deploy_timeout",
+    "--backup-timeout": "backup_timeout",
+    "--restore-timeout": "restore_timeout",
+    "--snapshot-timeout": "snapshot_timeout",
 }
+# Options that only mean something in a deployment run.
+_DEPLOY_ONLY = (
+    "backup",
+    "restore",
+    "readiness",
+    "deploy_timeout",
+    "backup_timeout",
+    "restore_timeout",
+    "snapshot_timeout",
+)
 
 
 def _seconds(option: str, text: str) -> int:
@@ -471,6 +523,29 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
             )
     reports = values.get("reports") or "reports"
     config = values.get("config") or "prodval.yaml"
+    deploy = values.get("deploy")
+    for command in ("deploy", "backup", "restore"):
+        if command in values and not values[command].strip():
+            raise GateUsageError(f"--{command}: expected a shell command, got ''")
+    if deploy is None:
+        given = [f"--{name.replace('_', '-')}" for name in _DEPLOY_ONLY if name in values]
+        if given:
+            raise GateUsageError(f"{given[0]} needs --deploy (the deployment run)")
+    readiness = values.get("readiness")
+    if readiness is not None:
+        verify_words(readiness, "--readiness")
+    deploy_timeout_s = _seconds(
+        "--deploy-timeout", values.get("deploy_timeout", str(DEFAULT_DEPLOY_TIMEOUT_S))
+    )
+    backup_timeout_s = _seconds(
+        "--backup-timeout", values.get("backup_timeout", str(DEFAULT_BACKUP_TIMEOUT_S))
+    )
+    restore_timeout_s = _seconds(
+        "--restore-timeout", values.get("restore_timeout", str(DEFAULT_BACKUP_TIMEOUT_S))
+    )
+    snapshot_timeout_s = _seconds(
+        "--snapshot-timeout", values.get("snapshot_timeout", str(DEFAULT_SNAPSHOT_TIMEOUT_S))
+    )
     return GateSettings(
         env=env,
         baseline=values["baseline"],
@@ -492,6 +567,14 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
         notify_s=_env_seconds("PRODVAL_GATE_NOTIFY_S", NOTIFY_S) or NOTIFY_S,
         started_at=time.time(),
         allure_dir=allure_dir,
+        deploy=deploy,
+        backup=values.get("backup"),
+        restore=values.get("restore"),
+        readiness=readiness,
+        deploy_timeout_s=deploy_timeout_s,
+        backup_timeout_s=backup_timeout_s,
+        restore_timeout_s=restore_timeout_s,
+        snapshot_timeout_s=snapshot_timeout_s,
     )
 
 

@@ -34,7 +34,7 @@ from .arguments import parse
 from .decision import decide
 from .phases import run_phase, say
 from .record import GateRun, build_record, outcome_lines
-from .state import PHASE_NAMES, Work
+from .state import COMMAND_PHASES, DATA_PHASES, PHASE_NAMES, Work, data_summary
 
 __all__ = ["main"]
 
@@ -114,6 +114,16 @@ def _write_record(path: Path, record: dict[str, Any], code: int | None) -> bool:
     return True
 
 
+def _command_output(work: Work, name: str) -> str | None:
+    """The raw output of a command phase (redacted by the record); None when it did not run."""
+    try:
+        return work.command_log(name).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"(output unreadable: {exc.strerror})"
+
+
 def cmd_finish(work: Work) -> int:
     from .notify import notify, notify_target
 
@@ -128,12 +138,15 @@ def cmd_finish(work: Work) -> int:
     selection = None
     if "verification" in phases:
         selection, _ = work.verification_selection()
-    try:
-        output = work.rollback_log.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        output = None
-    except OSError as exc:
-        output = f"(output unreadable: {exc.strerror})"
+    outputs = {name: _command_output(work, name) for name in COMMAND_PHASES}
+    data = {}
+    for name in DATA_PHASES:
+        phase = phases.get(name)
+        if phase is not None and phase.outcome is not None:
+            data[name] = data_summary(work.data_summary_path(name), phase.outcome.started_at)
+    readiness = None
+    if "readiness" in phases:
+        readiness, _ = work.readiness_selection()
     record = build_record(
         GateRun(
             settings=settings,
@@ -141,9 +154,12 @@ def cmd_finish(work: Work) -> int:
             step=step,
             phases=phases,
             verify_selection=selection,
-            rollback_output=output,
+            rollback_output=outputs["rollback"],
             interrupted_by=work.interruption()[0],
             finished_at=time.time(),
+            command_outputs=outputs,
+            data=data,
+            readiness_selection=readiness,
         )
     )
     written = _write_record(run.record, record, step.exit_code)

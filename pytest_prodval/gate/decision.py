@@ -25,6 +25,7 @@ undecided (exit 3), so that a runner's problem never rolls back a good release.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Literal
 
 from ..errors import InconsistentFacts
@@ -37,10 +38,14 @@ __all__ = [
     "EXIT_ROLLED_BACK",
     "PHASES",
     "PYTEST_MEANING",
+    "DataCheck",
+    "Deployment",
     "Evidence",
     "Facts",
     "Limits",
     "Step",
+    "command_failure",
+    "data_problem",
     "decide",
     "evidence_problem",
     "preflight_problem",
@@ -50,7 +55,19 @@ __all__ = [
 
 EXIT_PASSED, EXIT_ROLLED_BACK, EXIT_HUMAN, EXIT_MISUSE = 0, 1, 2, 3
 
-Action = Literal["suites", "rollback", "verification", "finish"]
+Action = Literal[
+    "suites",
+    "rollback",
+    "verification",
+    "finish",
+    "readiness",
+    "snapshot",
+    "backup",
+    "deploy",
+    "integrity",
+    "restore",
+    "rollback-integrity",
+]
 Decision = Literal[
     "passed",
     "rolled_back",
@@ -59,9 +76,29 @@ Decision = Literal[
     "misconfigured",
     "interrupted",
     "undecided",
+    # --deploy only:
+    "not_deployed",
+    "restore_failed",
+    "data_lost",
 ]
-# The gate's phases in order; a signal is attributed to the phase it arrived in.
-PHASES = ("start", "preflight", "suites", "rollback", "verification", "record")
+# The gate's phases in order; a signal is attributed to the phase it arrived in. The
+# deployment run's (--deploy) are among them: readiness to deploy, integrity, restore and
+# rollback-integrity.
+PHASES = (
+    "start",
+    "preflight",
+    "readiness",
+    "snapshot",
+    "backup",
+    "deploy",
+    "suites",
+    "integrity",
+    "rollback",
+    "restore",
+    "verification",
+    "rollback-integrity",
+    "record",
+)
 
 # pytest's exit codes, in the words the record and the reasons use.
 PYTEST_MEANING = {
@@ -83,6 +120,11 @@ class Limits:
     verify_timeout_s: float
     rollback_timeout_s: float
     collect_s: float = 300.0
+    # --deploy only
+    deploy_timeout_s: float = 600.0
+    backup_timeout_s: float = 900.0
+    restore_timeout_s: float = 900.0
+    snapshot_timeout_s: float = 300.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +186,34 @@ class Facts:
     collected: int | None = None  # checks the preflight collected (None: not known)
     suites_evidence: Evidence | None = None  # None: no reports at all
     verification_evidence: Evidence | None = None
+    deployment: Deployment | None = None  # --deploy: the deployment run's phases
+
+
+@dataclasses.dataclass(frozen=True)
+class DataCheck:
+    """The data snapshot or one of its checks (``integrity.py``): how its child ended, whether
+    the data matched the snapshot, what differs."""
+
+    outcome: Outcome
+    matched: bool | None  # None: no comparison (the snapshot itself, or the check failed)
+    error: str | None = None  # the child's one line when it could not read the tables
+    differences: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployment:
+    """What the deployment run (``--deploy``) did so far; None for a phase not run."""
+
+    readiness: Outcome | None = None
+    readiness_evidence: Evidence | None = None
+    snapshot: DataCheck | None = None
+    backup_given: bool = False
+    backup: Outcome | None = None
+    deploy: Outcome | None = None
+    integrity: DataCheck | None = None  # after the suites passed
+    restore_given: bool = False
+    restore: Outcome | None = None
+    rollback_integrity: DataCheck | None = None  # after the rollback (and restore)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,6 +298,13 @@ def _require(condition: bool, what: str) -> None:
 
 def decide(facts: Facts) -> Step:
     """The next step of the gate, given what happened so far (pure)."""
+    if facts.deployment is not None:
+        return _decide_deployment(facts, facts.deployment)
+    return _decide_gate(facts)
+
+
+def _decide_gate(facts: Facts) -> Step:
+    """The gate after someone else deployed (no ``--deploy``)."""
     limits = facts.limits
     if facts.suites is None:
         _require(facts.rollback is None, "a rollback without a suite run")
@@ -305,15 +382,7 @@ def decide(facts: Facts) -> Step:
     verification = facts.verification
     if verification is None:
         return Step("verification", reason)
-    why = pytest_problem(verification, limits.verify_timeout_s, "it")
-    if why is not None and verification.stopped_by is not None and not verification.timed_out:
-        started = verification.exit_code is not None
-        why = f"it was stopped by {verification.stopped_by}" + (
-            f" (pytest exit {verification.exit_code})" if started else " before it started"
-        )
-    if why is None:
-        found = evidence_problem(facts.verification_evidence, None)
-        why = found[1] if found is not None else None
+    why = _verification_problem(verification, facts.verification_evidence, limits)
     if why is None:
         return _finish("rolled_back", EXIT_ROLLED_BACK, f"{reason}; rolled back and verified")
     return _finish(
@@ -321,6 +390,22 @@ def decide(facts: Facts) -> Step:
         EXIT_HUMAN,
         f"{reason}; rolled back, but the verification failed ({why}): a human must act",
     )
+
+
+def _verification_problem(
+    verification: Outcome, evidence: Evidence | None, limits: Limits
+) -> str | None:
+    """Why the verification did not pass; None when it did (exit 0 and its evidence)."""
+    why = pytest_problem(verification, limits.verify_timeout_s, "it")
+    if why is not None and verification.stopped_by is not None and not verification.timed_out:
+        started = verification.exit_code is not None
+        why = f"it was stopped by {verification.stopped_by}" + (
+            f" (pytest exit {verification.exit_code})" if started else " before it started"
+        )
+    if why is None:
+        found = evidence_problem(evidence, None)
+        why = found[1] if found is not None else None
+    return why
 
 
 def _internal_error(run: Outcome) -> bool:
@@ -342,3 +427,244 @@ def _rollback_failure(rollback: Outcome, limits: Limits) -> str:
     if rollback.stopped_by is not None and rollback.exit_code == 0:
         return f"was stopped by {rollback.stopped_by}"
     return f"failed (exit {rollback.exit_code})"
+
+
+# --- the deployment run (--deploy) ------------------------------------------------------------
+
+NOTHING_DEPLOYED = "nothing was deployed"
+RESTORE_SKIPPED = "the restore failed; the restored state cannot be verified"
+
+
+def command_failure(outcome: Outcome, limit_s: float) -> str:
+    """How a command phase (deploy, backup, restore) failed, after ``the deploy``."""
+    if outcome.timed_out:
+        return f"timed out after {_seconds(limit_s)} and was killed"
+    if outcome.signal is not None:
+        return f"was killed by {outcome.signal}"
+    if outcome.exit_code is None:
+        return "did not start"
+    if outcome.stopped_by is not None:
+        return f"was stopped by {outcome.stopped_by}"
+    return f"failed (exit {outcome.exit_code})"
+
+
+def data_problem(check: DataCheck, limit_s: float, what: str) -> str | None:
+    """Why the data snapshot or a check (``what``) gave no answer; None when it did."""
+    outcome = check.outcome
+    if outcome.timed_out:
+        return f"{what} did not finish within {_seconds(limit_s)}"
+    if outcome.stopped_by is not None:
+        started = outcome.exit_code is not None
+        return f"{what} was stopped by {outcome.stopped_by}" + ("" if started else " first")
+    if outcome.signal is not None:
+        return f"{what} was killed by {outcome.signal}"
+    if outcome.exit_code is None:
+        return f"{what} did not start"
+    if check.error is not None:
+        return f"{what} failed: {check.error}"
+    if outcome.exit_code != 0:
+        return f"{what} failed (exit {outcome.exit_code})"
+    return None
+
+
+def _check_answer(check: DataCheck, limit_s: float) -> tuple[str | None, tuple[str, ...]]:
+    """(why the integrity check gave no answer, the differences it found)."""
+    problem = data_problem(check, limit_s, "the data integrity check")
+    if problem is None and check.matched is None:
+        problem = "the data integrity check wrote no comparison"
+    if problem is not None:
+        return problem, ()
+    if check.matched:
+        return None, ()
+    return None, check.differences or ("(differences not named)",)
+
+
+def _nothing_after(facts: Facts, what: str, *, suites: bool = True, integrity: bool = True) -> None:
+    d = facts.deployment
+    assert d is not None
+    if suites:
+        _require(facts.suites is None, f"a suite run {what}")
+    _require(facts.rollback is None, f"a rollback {what}")
+    _require(facts.verification is None, f"a verification {what}")
+    if integrity:
+        _require(d.integrity is None, f"an integrity check {what}")
+    _require(d.restore is None, f"a restore {what}")
+    _require(d.rollback_integrity is None, f"an integrity check after a rollback {what}")
+
+
+def _decide_deployment(facts: Facts, d: Deployment) -> Step:
+    """The deployment run: prerequisites, snapshot, backup, deploy, the suites, the data; on
+    failure rollback, restore, verification and the data again (docs/gate.md)."""
+    limits = facts.limits
+    if d.deploy is None:
+        _nothing_after(facts, "before the deploy")
+        if facts.interrupted_by is not None:
+            during = facts.interrupted_during
+            where = during if during in PHASES[2:6] else "preflight"
+            reason = f"interrupted by {facts.interrupted_by} during the {where}: {NOTHING_DEPLOYED}"
+            return _finish("interrupted", EXIT_MISUSE, reason)
+        if facts.preflight_problem is not None:
+            return _finish("misconfigured", EXIT_MISUSE, f"preflight: {facts.preflight_problem}")
+        if d.readiness is None:
+            _require(d.snapshot is None and d.backup is None, "a snapshot before the readiness")
+            return Step("readiness", "the preflight passed")
+        why = pytest_problem(d.readiness, limits.verify_timeout_s, "they")
+        if why is None:
+            found = evidence_problem(d.readiness_evidence, None)
+            why = found[1] if found is not None else None
+        if why is not None:
+            _require(d.snapshot is None and d.backup is None, "a snapshot after no readiness")
+            reason = f"the current release failed its readiness checks ({why}): {NOTHING_DEPLOYED}"
+            return _finish("not_deployed", EXIT_MISUSE, reason)
+        if d.snapshot is None:
+            _require(d.backup is None, "a backup before the snapshot")
+            return Step("snapshot", "the current release is ready")
+        problem = data_problem(d.snapshot, limits.snapshot_timeout_s, "the data snapshot")
+        if problem is not None:
+            _require(d.backup is None, "a backup after a failed snapshot")
+            return _finish("not_deployed", EXIT_MISUSE, f"{problem}: {NOTHING_DEPLOYED}")
+        if not d.backup_given:
+            _require(d.backup is None, "a backup without a backup command")
+        elif d.backup is None:
+            return Step("backup", "the data snapshot was taken")
+        elif not d.backup.ok:
+            failure = command_failure(d.backup, limits.backup_timeout_s)
+            return _finish("not_deployed", EXIT_MISUSE, f"the backup {failure}: {NOTHING_DEPLOYED}")
+        return Step("deploy", "the prerequisites passed")
+
+    _require(facts.preflight_problem is None, "a deploy after a failed preflight")
+    _require(d.readiness is not None and d.snapshot is not None, "a deploy without prerequisites")
+    deploy = d.deploy
+    if deploy.exit_code is None and deploy.stopped_by is not None:  # the signal came first
+        _nothing_after(facts, "after a deploy that never started")
+        reason = f"interrupted by {deploy.stopped_by} before the deploy started: {NOTHING_DEPLOYED}"
+        return _finish("interrupted", EXIT_MISUSE, reason)
+    signal = facts.interrupted_by if _before(facts.interrupted_during, "deploy") else None
+    if not deploy.ok:
+        _require(d.integrity is None, "an integrity check after a failed deploy")
+        _require(facts.suites is None, "a suite run after a failed deploy")
+        reason = f"the deploy {command_failure(deploy, limits.deploy_timeout_s)}"
+    elif signal is not None:
+        _require(facts.suites is None, "a suite run after a signal during the deploy")
+        _require(d.integrity is None, "an integrity check after a signal during the deploy")
+        reason = f"interrupted by {signal} while the release was deployed"
+    elif facts.suites is None:
+        _nothing_after(facts, "before the suites", suites=False)
+        return Step("suites", "the release is deployed")
+    else:
+        during = facts.interrupted_during
+        in_suites = facts.interrupted_by if during == "suites" else None
+        core = _decide_gate(
+            dataclasses.replace(
+                facts,
+                rollback=None,
+                verification=None,
+                deployment=None,
+                interrupted_by=in_suites,
+                interrupted_during="suites" if in_suites else None,
+            )
+        )
+        if core.action == "finish" and core.decision != "passed":
+            _nothing_after(facts, "after a run that validated nothing", suites=False)
+            return core
+        if core.action == "finish":  # the checks passed: now the data
+            if d.integrity is None:
+                _nothing_after(facts, "before the integrity check", suites=False)
+                return Step("integrity", "all checks passed")
+            problem, differences = _check_answer(d.integrity, limits.snapshot_timeout_s)
+            late = facts.interrupted_by if during == "integrity" else None
+            if problem is None and late is not None:
+                problem = f"interrupted by {late} during the data integrity check"
+            if problem is None and not differences:
+                _nothing_after(facts, "after a pass", suites=False, integrity=False)
+                return _finish(
+                    "passed", EXIT_PASSED, "all checks passed; the data matched the snapshot"
+                )
+            reason = problem or (
+                "all checks passed, but the release changed data the snapshot holds ("
+                + "; ".join(_without_examples(line) for line in differences)
+                + ")"
+            )
+        else:
+            _require(d.integrity is None, "an integrity check after failed suites")
+            reason = core.reason
+    return _after_release_failed(facts, d, reason)
+
+
+def _without_examples(line: str) -> str:
+    """A difference line without its keys: ``documents: 2 missing; 1 changed of ...``."""
+    return re.sub(r" \([^()]*\)", "", line)
+
+
+def _after_release_failed(facts: Facts, d: Deployment, reason: str) -> Step:
+    limits = facts.limits
+    rollback = facts.rollback
+    if rollback is None:
+        _require(facts.verification is None, "a verification without a rollback")
+        _require(d.restore is None, "a restore without a rollback")
+        _require(d.rollback_integrity is None, "an integrity check without a rollback")
+        return Step("rollback", reason)
+    if not rollback.ok:
+        _require(facts.verification is None, "a verification after a failed rollback")
+        _require(d.restore is None, "a restore after a failed rollback")
+        _require(d.rollback_integrity is None, "an integrity check after a failed rollback")
+        return _finish(
+            "rollback_failed",
+            EXIT_HUMAN,
+            f"{reason}; the rollback {_rollback_failure(rollback, limits)}: a human must act",
+            VERIFICATION_SKIPPED,
+        )
+    restored = ""
+    if not d.restore_given:
+        _require(d.restore is None, "a restore without a restore command")
+    elif d.restore is None:
+        _require(facts.verification is None, "a verification before the restore")
+        _require(d.rollback_integrity is None, "an integrity check before the restore")
+        return Step("restore", reason)
+    elif not d.restore.ok:
+        _require(facts.verification is None, "a verification after a failed restore")
+        _require(d.rollback_integrity is None, "an integrity check after a failed restore")
+        failure = command_failure(d.restore, limits.restore_timeout_s)
+        return _finish(
+            "restore_failed",
+            EXIT_HUMAN,
+            f"{reason}; rolled back, but the restore {failure}: the data is in an unknown "
+            "state, a human must act",
+            RESTORE_SKIPPED,
+        )
+    else:
+        restored = " and restored"
+    verification = facts.verification
+    if verification is None:
+        _require(d.rollback_integrity is None, "an integrity check before the verification")
+        return Step("verification", reason)
+    if d.rollback_integrity is None:
+        return Step("rollback-integrity", reason)
+    why = _verification_problem(verification, facts.verification_evidence, limits)
+    problem, differences = _check_answer(d.rollback_integrity, limits.snapshot_timeout_s)
+    also = f"; the verification failed too ({why})" if why is not None else ""
+    if differences:
+        return _finish(
+            "data_lost",
+            EXIT_HUMAN,
+            f"{reason}; rolled back{restored}, but the data differs from the snapshot: "
+            f"{'; '.join(differences)}{also}: a human must act",
+        )
+    if problem is not None:
+        return _finish(
+            "verification_failed",
+            EXIT_HUMAN,
+            f"{reason}; rolled back{restored}, but {problem}{also}: a human must act",
+        )
+    if why is not None:
+        return _finish(
+            "verification_failed",
+            EXIT_HUMAN,
+            f"{reason}; rolled back{restored}, but the verification failed ({why}); the data "
+            "matched the snapshot: a human must act",
+        )
+    return _finish(
+        "rolled_back",
+        EXIT_ROLLED_BACK,
+        f"{reason}; rolled back{restored} and verified; the data matched the snapshot",
+    )

@@ -31,6 +31,9 @@ HEADLINES = {
     "misconfigured": "undecided: the gate is misconfigured, nothing was validated",
     "interrupted": "interrupted",
     "undecided": "undecided: nothing was validated, nothing was rolled back",
+    "not_deployed": "not deployed: a prerequisite failed (readiness, data snapshot, backup)",
+    "restore_failed": "rolled back but the restore failed: the data is unknown, act now",
+    "data_lost": "rolled back but data was lost: act now",
 }
 MAX_ANNOTATIONS = 20  # GitHub shows only the first few per step anyway
 MESSAGE_CHARS = 1500

@@ -48,6 +48,10 @@ def slack_message(record: dict[str, Any]) -> dict[str, Any]:
         )
     if "passed" in verification:
         facts.append("verification: " + ("passed" if verification["passed"] else "FAILED"))
+    for when, entry in (record.get("integrity") or {}).items():  # --deploy only
+        if isinstance(entry, dict) and "matched" in entry:
+            state = "matched the snapshot" if entry["matched"] else "DIFFERS from the snapshot"
+            facts.append(f"data {when.replace('_', ' ')}: {state}")
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
         {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(f for f in facts if f)}},

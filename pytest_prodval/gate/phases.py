@@ -29,7 +29,7 @@ from typing import IO, Any
 from ..errors import GateUsageError
 from ..process import Outcome, Supervisor
 from .arguments import GateSettings
-from .state import COLLECTED, PhaseResult, Run, Work, last_line
+from .state import COLLECTED, COMMAND_PHASES, DATA_PHASES, PhaseResult, Run, Work, last_line
 
 __all__ = ["Phase", "phase_for", "run_phase"]
 
@@ -39,7 +39,21 @@ VERIFY_LOG = "preflight-verification.log"
 # target is then reported as the probe's reason, never as a slow collection.
 PROBE_SLACK_S = 5.0
 # A signal in the phase named on the right stops the phase on the left before it starts.
-_STOPS_NEXT = {"preflight": ("start",)}
+_STOPS_NEXT = {
+    "preflight": ("start",),
+    "readiness": ("preflight",),
+    "snapshot": ("readiness",),
+    "backup": ("snapshot",),
+    "rollback-integrity": ("verification",),
+}
+# Commands that, once started, run to their end or their limit: stopped half-way, the
+# deployment would be in neither release (or its data half restored). A signal before the
+# deploy starts keeps it from starting.
+UNSTOPPABLE = ("deploy", "rollback", "restore")
+SNAPSHOT_MODULE = "pytest_prodval.gate.snapshot"
+# The statements' own timeout is this share of the phase's limit: the child reports a slow
+# table itself before the supervisor has to stop it.
+STATEMENT_SHARE = 0.9
 
 
 def say(message: str) -> None:
@@ -88,6 +102,7 @@ def phase_for(work: Work, name: str) -> Phase:
             PREFLIGHT_PLUGIN,
             f"--prodval-gate-verify-out={work.verify_ini}",
             f"--prodval-gate-collected-out={where / COLLECTED}",
+            *(("--prodval-gate-needs-integrity",) if settings.deploy is not None else ()),
         )
         probes = 2 if settings.control_env else 1  # the target, then the control deployment
         limit = probes * settings.probe_s + PROBE_SLACK_S + settings.collect_s
@@ -100,12 +115,46 @@ def phase_for(work: Work, name: str) -> Phase:
             *settings.allure_args("suites"),
         )
         return Phase(name, command, settings.timeout_s, signal.SIGINT, True, None)
-    if name == "rollback":
-        command = [shutil.which("bash") or "bash", "-c", settings.rollback]
+    if name in COMMAND_PHASES:
+        text, limit = {
+            "rollback": (settings.rollback, settings.rollback_timeout_s),
+            "deploy": (settings.deploy, settings.deploy_timeout_s),
+            "backup": (settings.backup, settings.backup_timeout_s),
+            "restore": (settings.restore, settings.restore_timeout_s),
+        }[name]
+        if text is None:
+            raise ValueError(f"no {name} command")
+        command = [shutil.which("bash") or "bash", "-c", text]
         # The raw output stays in the private work dir; the record gets a redacted tail.
-        return Phase(
-            name, command, settings.rollback_timeout_s, signal.SIGTERM, False, work.rollback_log
+        stoppable = name not in UNSTOPPABLE
+        return Phase(name, command, limit, signal.SIGTERM, stoppable, work.command_log(name))
+    if name in DATA_PHASES:
+        command = [
+            settings.python,
+            "-m",
+            SNAPSHOT_MODULE,
+            "take" if name == "snapshot" else "check",
+            "--config",
+            settings.config,
+            "--env",
+            settings.env,
+            "--rows",
+            str(work.snapshot_rows),
+            "--summary",
+            str(work.data_summary_path(name)),
+            "--timeout",
+            f"{settings.snapshot_timeout_s * STATEMENT_SHARE:g}",
+        ]
+        return Phase(name, command, settings.snapshot_timeout_s, signal.SIGTERM, True, None)
+    if name == "readiness":
+        _, words = work.readiness_selection()
+        command = _pytest(
+            settings,
+            *words,
+            f"--junitxml={where / 'readiness.xml'}",
+            f"--prodval-summary={where / 'readiness-summary.json'}",
         )
+        return Phase(name, command, settings.verify_timeout_s, signal.SIGINT, True, None)
     if name == "verification":
         _, words = work.verification_selection()
         command = _pytest(
@@ -183,6 +232,22 @@ def _announce(work: Work, phase: Phase) -> None:
         say(f"running the suites (timeout {settings.timeout_s}s)")
     elif phase.name == "rollback":
         say(f"rolling back: running the rollback command (timeout {settings.rollback_timeout_s}s)")
+    elif phase.name in ("deploy", "backup", "restore"):
+        say(f"{phase.name}: running the {phase.name} command (timeout {phase.timeout_s:g}s)")
+    elif phase.name == "readiness":
+        text, _ = work.readiness_selection()
+        say(
+            f"readiness of the current release: pytest ... {text} "
+            f"(timeout {settings.verify_timeout_s}s)"
+        )
+    elif phase.name == "snapshot":
+        say(f"taking the data snapshot (timeout {phase.timeout_s:g}s)")
+    elif phase.name in DATA_PHASES:
+        after = "release" if phase.name == "integrity" else "rollback"
+        say(
+            f"checking the data against the snapshot after the {after} "
+            f"(timeout {phase.timeout_s:g}s)"
+        )
     else:
         text, _ = work.verification_selection()
         say(
@@ -192,7 +257,28 @@ def _announce(work: Work, phase: Phase) -> None:
 
 
 def _conclude(work: Work, run: Run, phase: Phase, outcome: Outcome) -> None:
-    if phase.name == "rollback":
+    if phase.name in ("deploy", "backup", "restore"):
+        if outcome.exit_code is None:
+            say(f"{phase.name}: not started")
+        elif outcome.timed_out:
+            say(f"{phase.name}: did not finish within {phase.timeout_s:g}s; killed")
+        elif not outcome.ok:
+            say(f"{phase.name}: the command failed (exit {outcome.exit_code})")
+        else:
+            say(f"{phase.name}: the command succeeded")
+    elif phase.name in DATA_PHASES:
+        check = work.data_check(phase.name)
+        if check is None or check.outcome.timed_out:
+            say(f"{phase.name}: did not finish within {phase.timeout_s:g}s")
+        elif phase.name == "snapshot":
+            if check.error is None and outcome.ok:
+                say("snapshot: taken")
+        elif check.matched:
+            say(f"{phase.name}: the data matched the snapshot")
+        elif check.matched is False:
+            for line in check.differences:
+                say(f"{phase.name}: differs: {line}")
+    elif phase.name == "rollback":
         if outcome.timed_out:
             say(f"rollback: did not finish within {phase.timeout_s:g}s; killed")
         elif not outcome.ok:
@@ -296,6 +382,8 @@ def run_phase(work: Work, name: str) -> PhaseResult:
     first, during = work.interruption()
     if phase.stoppable and first is not None and during in (name, *_STOPS_NEXT.get(name, ())):
         stopper.stop(first)
+    if name == "deploy" and first is not None:  # any signal so far: never start the deploy
+        stopper.stop(first)
     if name == "preflight":
         problem = _preflight_files(settings)
         if problem is not None:
@@ -306,6 +394,7 @@ def run_phase(work: Work, name: str) -> PhaseResult:
     for stale in (
         f"{name}.xml",
         f"{name}-summary.json",
+        f"{name}.json",
         *((COLLECTED,) if name == "preflight" else ()),
     ):
         (run.directory / stale).unlink(missing_ok=True)

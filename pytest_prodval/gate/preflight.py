@@ -104,6 +104,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="prodval-gate's preflight: do not probe the target (the verification's collection).",
     )
     parser.addoption(
+        "--prodval-gate-needs-integrity",
+        dest="prodval_gate_needs_integrity",
+        action="store_true",
+        default=False,
+        help="prodval-gate's preflight (--deploy): the environment must declare integrity tables.",
+    )
+    parser.addoption(
         "--prodval-gate-collected-out",
         dest="prodval_gate_collected_out",
         default=None,
@@ -139,6 +146,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         control = None if options.control_env is None else loaded.environment(options.control_env)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if session.config.getoption("prodval_gate_needs_integrity") and env.integrity is None:
+        raise pytest.UsageError(
+            f"prodval-gate preflight: --deploy needs the data the release must never lose: "
+            f"declare environments.{env.name}.integrity.tables in {options.config_path} "
+            "(docs/configuration.md)"
+        )
     if not session.config.getoption("prodval_gate_no_probe"):
         session.config.stash[_ANSWER] = probe(env, probe_limit())
         if control is not None:

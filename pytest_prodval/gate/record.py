@@ -20,7 +20,7 @@ from typing import Any
 from ..process import Outcome
 from ..safety.redaction import Redactor
 from .arguments import GateSettings
-from .decision import Step, pytest_meaning
+from .decision import Step, evidence_problem, pytest_meaning, pytest_problem
 from .state import PhaseResult
 
 __all__ = ["GateRun", "build_record", "failed_checks", "tail"]
@@ -43,6 +43,11 @@ class GateRun:
     rollback_output: str | None  # raw; redacted here
     interrupted_by: str | None
     finished_at: float
+    # The deployment run (--deploy): each command phase's raw output (redacted here), the data
+    # phases' summaries (snapshot.py), the readiness selection.
+    command_outputs: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    data: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)
+    readiness_selection: str | None = None
 
 
 def _redactor(config: Path, env: str) -> tuple[Redactor, str | None]:
@@ -199,7 +204,22 @@ def build_record(run: GateRun) -> dict[str, Any]:
         return result.outcome if result is not None else None
 
     durations: dict[str, float | None] = {}
-    for name in ("preflight", "suites", "rollback", "verification"):
+    names = ["preflight", "suites", "rollback", "verification"]
+    if settings.deploy is not None:
+        names = [
+            "preflight",
+            "readiness",
+            "snapshot",
+            "backup",
+            "deploy",
+            "suites",
+            "integrity",
+            "rollback",
+            "restore",
+            "verification",
+            "rollback-integrity",
+        ]
+    for name in names:
         phase = run.phases.get(name)
         durations[name] = None
         if phase is not None:
@@ -257,7 +277,7 @@ def build_record(run: GateRun) -> dict[str, Any]:
     if verification is not None:
         record["verification"] = {
             "selection": redactor.redact(run.verify_selection or ""),
-            "passed": step.decision == "rolled_back",  # exit 0 and its evidence
+            "passed": _verified(run, verification),  # exit 0 and its evidence
             **_pytest_run(
                 verification,
                 where / "verification.xml",
@@ -269,7 +289,117 @@ def build_record(run: GateRun) -> dict[str, Any]:
         record["verification"]["checks"] = _checks(where, "verification", verification)
     elif step.verification_skipped:
         record["verification"] = {"skipped": step.verification_skipped}
+    if settings.deploy is not None:
+        record.update(_deployment_run(run, redactor))
     return record
+
+
+def _verified(run: GateRun, verification: Outcome) -> bool:
+    """Did the verification pass? Without --deploy, exactly when the decision is rolled_back;
+    in a deployment run the data check decides too, so it is asked of the run itself."""
+    if run.settings.deploy is None:
+        return run.step.decision == "rolled_back"
+    from .state import read_evidence
+
+    where = run.directory
+    evidence = read_evidence(
+        where / "verification.xml", where / "verification-summary.json", verification.started_at
+    )
+    return (
+        pytest_problem(verification, run.settings.verify_timeout_s, "it") is None
+        and verification.stopped_by is None
+        and evidence_problem(evidence, None) is None
+    )
+
+
+def _command(
+    run: GateRun, name: str, text: str | None, timeout_s: int, redactor: Redactor
+) -> dict[str, Any] | None:
+    """A command phase (deploy, backup, restore) for the record; None when not given."""
+    if text is None:
+        return None
+    command = redactor.redact_url(text)
+    result = run.phases.get(name)
+    if result is None or result.outcome is None:
+        return {"command": command, "ran": False}
+    outcome = result.outcome
+    return {
+        "command": command,
+        "exit_code": outcome.exit_code,
+        "timed_out": outcome.timed_out,
+        "signal": outcome.signal,
+        "stopped_by": outcome.stopped_by,
+        "timeout_s": timeout_s,
+        "succeeded": outcome.ok,
+        "output_tail": redactor.redact_url(tail(run.command_outputs.get(name) or "")),
+    }
+
+
+def _data(run: GateRun, name: str, redactor: Redactor) -> dict[str, Any]:
+    """A data phase for the record: how its child ended and what it found."""
+    result = run.phases.get(name)
+    if result is None or result.outcome is None:
+        return {"ran": False}
+    outcome = result.outcome
+    found = run.data.get(name) or {}
+    entry: dict[str, Any] = {
+        "exit_code": outcome.exit_code,
+        "timed_out": outcome.timed_out,
+        "signal": outcome.signal,
+        "stopped_by": outcome.stopped_by,
+        "seconds": outcome.seconds,
+        "timeout_s": run.settings.snapshot_timeout_s,
+    }
+    entry.update(found)
+    if entry.get("error"):
+        entry["error"] = redactor.redact_url(str(entry["error"]))
+    elif not found:
+        entry["error"] = "no summary (the check did not finish)"
+    return entry
+
+
+def _deployment_run(run: GateRun, redactor: Redactor) -> dict[str, Any]:
+    """The record's fields of a deployment run (--deploy): docs/gate.md, "The deployment run"."""
+    from .state import read_evidence
+
+    settings, where = run.settings, run.directory
+    readiness: dict[str, Any] | None = None
+    result = run.phases.get("readiness")
+    if result is not None and result.outcome is not None:
+        outcome = result.outcome
+        evidence = read_evidence(
+            where / "readiness.xml", where / "readiness-summary.json", outcome.started_at
+        )
+        passed = (
+            pytest_problem(outcome, settings.verify_timeout_s, "they") is None
+            and evidence_problem(evidence, None) is None
+        )
+        readiness = {
+            "selection": redactor.redact(run.readiness_selection or ""),
+            "passed": passed,
+            **_pytest_run(
+                outcome,
+                where / "readiness.xml",
+                where / "readiness-summary.json",
+                redactor,
+                timeout_s=settings.verify_timeout_s,
+            ),
+        }
+    return {
+        "readiness": readiness,
+        "deployment": {
+            "backup": _command(run, "backup", settings.backup, settings.backup_timeout_s, redactor),
+            "deploy": _command(run, "deploy", settings.deploy, settings.deploy_timeout_s, redactor),
+            "restore": _command(
+                run, "restore", settings.restore, settings.restore_timeout_s, redactor
+            ),
+        },
+        "integrity": {
+            "snapshot": _data(run, "snapshot", redactor),
+            "after_release": _data(run, "integrity", redactor),
+            "after_rollback": _data(run, "rollback-integrity", redactor),
+        },
+    }
 
 
 def outcome_lines(record: dict[str, Any]) -> list[str]:
@@ -286,4 +416,11 @@ def outcome_lines(record: dict[str, Any]) -> list[str]:
     verification = record.get("verification") or {}
     for check in (verification.get("failed_checks") or [])[:20]:
         lines.append(f"prodval-gate:   verification {check['outcome']}: {check['check']}")
+    for name, entry in (record.get("deployment") or {}).items():
+        if entry and entry.get("output_tail") and not entry.get("succeeded"):
+            lines.append(f"prodval-gate: {name} output (last lines, redacted):")
+            lines.extend(f"  | {line}" for line in entry["output_tail"].splitlines())
+    for when, entry in (record.get("integrity") or {}).items():
+        for line in (entry or {}).get("differences") or []:
+            lines.append(f"prodval-gate:   data {when}: {line}")
     return lines

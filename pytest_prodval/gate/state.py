@@ -26,11 +26,44 @@ from typing import Any
 from ..errors import GateUsageError
 from ..process import Outcome
 from .arguments import GateSettings, verify_words
-from .decision import Evidence, Facts, Limits, Step, preflight_problem
+from .decision import (
+    DataCheck,
+    Deployment,
+    Evidence,
+    Facts,
+    Limits,
+    Step,
+    preflight_problem,
+)
 
-__all__ = ["COLLECTED", "PhaseResult", "Run", "Work", "read_evidence"]
+__all__ = [
+    "COLLECTED",
+    "COMMAND_PHASES",
+    "DATA_PHASES",
+    "PhaseResult",
+    "Run",
+    "Work",
+    "data_summary",
+    "read_evidence",
+]
 
-PHASE_NAMES = ("preflight", "suites", "rollback", "verification")
+PHASE_NAMES = (
+    "preflight",
+    "readiness",
+    "snapshot",
+    "backup",
+    "deploy",
+    "suites",
+    "integrity",
+    "rollback",
+    "restore",
+    "verification",
+    "rollback-integrity",
+)
+# The deployment run's phases that run a command of the operator's (output kept privately).
+COMMAND_PHASES = ("backup", "deploy", "rollback", "restore")
+# Its data phases: the child's summary in the run directory, named after the phase.
+DATA_PHASES = ("snapshot", "integrity", "rollback-integrity")
 COLLECTED = "preflight-collected.json"  # in the run directory, from the preflight's plugin
 NO_SELECTION = (
     "no verification selection: pass --verify SELECTION, or set the ini key "
@@ -122,6 +155,17 @@ def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
     )
 
 
+def data_summary(path: Path, started_at: float) -> dict[str, Any] | None:
+    """What a data phase's child wrote (``snapshot.py``), if it is this run's."""
+    try:
+        if path.stat().st_mtime < started_at - 1.0:
+            return None
+    except OSError:
+        return None
+    data = _read_json(path)
+    return data if isinstance(data, dict) else None
+
+
 def last_line(path: Path, containing: str = "") -> str:
     """The last non-empty line of a file (that contains ``containing``), for one-line messages."""
     try:
@@ -140,6 +184,7 @@ class Work:
         self.settings_path = path / "settings.json"
         self.parsed_path = path / "parsed"  # for the wrapper: env and lock file, NUL-separated
         self.rollback_log = path / "rollback.log"
+        self.snapshot_rows = path / "snapshot-rows.json"  # the snapshot's keys and digests
         self.verify_ini = path / "verify-ini.json"
         self.interrupted_path = path / "interrupted"
         self._decision = path / "decision.json"
@@ -180,6 +225,32 @@ class Work:
             break
         _write_json(self._run, {"record": str(record), "directory": str(directory)})
         return Run(record, directory)
+
+    def command_log(self, name: str) -> Path:
+        """The raw output of a command phase (backup, deploy, rollback, restore)."""
+        return self.rollback_log if name == "rollback" else self.path / f"{name}.log"
+
+    def data_summary_path(self, name: str) -> Path:
+        return self.run().directory / f"{name}.json"
+
+    def data_check(self, name: str) -> DataCheck | None:
+        result = self.phase(name)
+        if result is None:
+            return None
+        outcome = result.outcome or Outcome(None, False, None, None, 0.0, 0.0)
+        data = data_summary(self.data_summary_path(name), outcome.started_at) or {}
+        error = data.get("error") if isinstance(data.get("error"), str) else result.problem
+        matched = data.get("matched") if isinstance(data.get("matched"), bool) else None
+        found = data.get("differences")
+        differences = tuple(str(line) for line in found) if isinstance(found, list) else ()
+        return DataCheck(outcome, matched, error, differences)
+
+    def readiness_selection(self) -> tuple[str, list[str]]:
+        """--readiness, else the verification selection."""
+        settings = self.settings()
+        if settings.readiness is not None:
+            return settings.readiness, verify_words(settings.readiness, "--readiness")
+        return self.verification_selection()
 
     # phases
 
@@ -255,6 +326,20 @@ class Work:
                 where / f"{name}.xml", where / f"{name}-summary.json", ran.started_at
             )
 
+        deployment = None
+        if settings.deploy is not None:
+            deployment = Deployment(
+                readiness=outcome("readiness"),
+                readiness_evidence=evidence("readiness"),
+                snapshot=self.data_check("snapshot"),
+                backup_given=settings.backup is not None,
+                backup=outcome("backup"),
+                deploy=outcome("deploy"),
+                integrity=self.data_check("integrity"),
+                restore_given=settings.restore is not None,
+                restore=outcome("restore"),
+                rollback_integrity=self.data_check("rollback-integrity"),
+            )
         return Facts(
             preflight_problem=problem,
             suites=outcome("suites"),
@@ -267,10 +352,15 @@ class Work:
                 verify_timeout_s=settings.verify_timeout_s,
                 rollback_timeout_s=settings.rollback_timeout_s,
                 collect_s=settings.collect_s,
+                deploy_timeout_s=settings.deploy_timeout_s,
+                backup_timeout_s=settings.backup_timeout_s,
+                restore_timeout_s=settings.restore_timeout_s,
+                snapshot_timeout_s=settings.snapshot_timeout_s,
             ),
             collected=self.collected(),
             suites_evidence=evidence("suites"),
             verification_evidence=evidence("verification"),
+            deployment=deployment,
         )
 
     def collected(self) -> int | None:

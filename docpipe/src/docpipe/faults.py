@@ -29,9 +29,20 @@ FAULTS: dict[str, str] = {
     "cert_expiring": "the API's TLS certificate is valid for under 7 days",
     "migration_behind": "the database schema is one version behind the release",
     "unlisted_route": "a debug route left in the release: public GET /debug/routes, in no baseline",
+    "lose_rows": "the release's start deletes a share of the documents rows (value: share, "
+    "default 0.2)",
+    "corrupt_rows": "the release's start alters the sha256 of a share of the documents rows "
+    "(value: share, default 0.2)",
 }
 
-_DEFAULTS = {"slow_api": 0.25, "error_rate": 0.2, "slow_db": 0.05, "slow_embedder": 2.5}
+_DEFAULTS = {
+    "slow_api": 0.25,
+    "error_rate": 0.2,
+    "slow_db": 0.05,
+    "slow_embedder": 2.5,
+    "lose_rows": 0.2,
+    "corrupt_rows": 0.2,
+}
 
 
 class FaultError(ValueError):

@@ -21,6 +21,7 @@ __all__ = [
     "MONITOR_ROLE",
     "Migration",
     "current_version",
+    "damage_documents",
     "ensure_roles",
     "hash_key",
     "migrate",
@@ -261,6 +262,39 @@ async def seed_api_keys(
                 role,
                 f"{tenant_id}-{role}",
             )
+
+
+def _share(count: int, share: float) -> int:
+    """How many of ``count`` rows a share names: at least one when the share is above 0."""
+    if count == 0 or share <= 0:
+        return 0
+    return min(count, max(1, round(count * share)))
+
+
+async def damage_documents(
+    conn: asyncpg.Connection, lose: float, corrupt: float
+) -> tuple[int, int]:
+    """The ``lose_rows`` and ``corrupt_rows`` faults: delete share ``lose`` of the documents
+    rows (the oldest first) and overwrite the ``sha256`` of share ``corrupt`` (the newest first,
+    so that the two sets stay apart); deterministic. Returns (deleted, altered)."""
+    async with conn.transaction():
+        ids = [
+            row["id"]
+            for row in await conn.fetch("select id from documents order by created_at, id")
+        ]
+        lost = ids[: _share(len(ids), lose)]
+        kept = ids[len(lost) :]
+        altered = kept[len(kept) - _share(len(kept), corrupt) :] if kept else []
+        if lost:
+            await conn.execute("delete from documents where id = any($1::uuid[])", lost)
+        if altered:
+            # Still unique per tenant: a digest of the old digest.
+            await conn.execute(
+                "update documents set sha256 = encode(sha256(convert_to('corrupt:' || sha256, "
+                "'UTF8')), 'hex') where id = any($1::uuid[])",
+                altered,
+            )
+        return len(lost), len(altered)
 
 
 def _literal(text: str) -> str:

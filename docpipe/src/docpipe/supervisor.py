@@ -190,6 +190,16 @@ class Supervisor:
             version = await schema.migrate(conn, target)
             keys = {self.credentials.api_keys[name]: KEY_ROLES[name] for name in KEY_ROLES}
             await schema.seed_api_keys(conn, TENANT_NAMES, keys)
+            # The data-damaging faults act once, as the release starts (a bad migration).
+            lose = faults.value("lose_rows") if "lose_rows" in faults else 0.0
+            corrupt = faults.value("corrupt_rows") if "corrupt_rows" in faults else 0.0
+            if lose or corrupt:
+                lost, altered = await schema.damage_documents(conn, lose, corrupt)
+                print(
+                    f"supervisor: release {release} deleted {lost} and altered {altered} "
+                    "documents rows (faults lose_rows, corrupt_rows)",
+                    flush=True,
+                )
             return version
         finally:
             await conn.close()
