@@ -10,6 +10,8 @@ config.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import re
 import shutil
@@ -406,3 +408,25 @@ def test_the_pages_relative_links_resolve(page: Path) -> None:
     relative = [link for link in links if "://" not in link]
     assert relative
     assert [link for link in relative if not (page.parent / link).exists()] == []
+
+
+def test_prodval_watch_serves_exactly_the_contract() -> None:
+    """The metrics the rules and the dashboard read are those prodval-watch writes."""
+    if importlib.util.find_spec("pytest_prodval.watch") is None:
+        pytest.skip("pytest_prodval.watch is not in this tree yet (issue 17 item 2)")
+    metrics = importlib.import_module("pytest_prodval.watch.metrics")
+    results = importlib.import_module("pytest_prodval.watch.results")
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    watch = metrics.WatchMetrics("production", 300.0)
+    checks = (
+        results.CheckState("suites/a.py::test_a", "security", "failed", False),
+        results.CheckState("suites/b.py::test_b", "performance", "passed", True),
+    )
+    watch.record(results.RunResult("failed", True, "checks failed", 1000.0, 42.0, checks))
+    served: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(generate_latest(watch.registry).decode()):
+        for sample in family.samples:
+            served.setdefault(sample.name, set()).update(sample.labels)
+    assert served == CONTRACT
