@@ -360,6 +360,16 @@ PRODVAL_ENVIRONMENT = """\
       # A static endpoint on the same host that no API release serves: the control that
       # calibrates latency comparisons (docs/performance.md).
       control_url: {embedder}/health
+    # The tables a release must never lose: prodval-gate --deploy snapshots them before the
+    # deploy and compares after it (docs/configuration.md, integrity). Content columns only:
+    # a document's state changes by itself as it is processed.
+    integrity:
+      tables:
+        documents:
+          key: id
+          columns: [tenant_id, subject_id, filename, sha256, size_bytes]
+          created_at: created_at
+        tenants: {{key: id, columns: [name]}}
     tls:
       required: true
       hsts: true
