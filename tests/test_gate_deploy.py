@@ -6,8 +6,8 @@ read-only ``docpipe_monitor`` role), the real ``docpipe deploy`` / ``docpipe rol
 suite modules (health, security headers: quick), and the data checks. A release that loses
 and alters documents rows (the ``lose_rows`` and ``corrupt_rows`` faults) passes those checks:
 only the data check catches it, and a rollback does not bring the rows back (exit 2, the
-differences named); a clean release whose deploy uploads a document passes with that document
-accounted for as added; a restore that fails is exit 2, reported.
+differences named); a clean release whose deploy uploads two documents and erases one (audited)
+passes with them accounted for, as added and erased; a restore that fails is exit 2, reported.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ with httpx.Client(base_url=state["urls"]["api"], verify=context, timeout=10) as 
                      "X-Subject-Id": "gate-deploy-test", "X-Filename": "note.txt"},
         )
         answer.raise_for_status()
+        print(answer.json()["id"])
+    for erased in sys.argv[3:]:  # erased on purpose, as a data subject's request would
+        client.delete(f"/documents/{erased}", headers={"X-API-Key": key}).raise_for_status()
 """
 
 
@@ -64,14 +67,16 @@ class Platform:
     def docpipe(self, *args: str) -> str:
         return shlex.join([sys.executable, "-m", "docpipe", "--home", str(self.home), *args])
 
-    def upload_command(self, count: int) -> str:
-        return shlex.join([sys.executable, str(self.uploader), str(self.home), str(count)])
+    def upload_command(self, count: int, *erase: str) -> str:
+        """Upload ``count`` documents, then erase the documents ``erase`` through the API."""
+        return shlex.join([sys.executable, str(self.uploader), str(self.home), str(count), *erase])
 
-    def upload(self, count: int) -> None:
+    def upload(self, count: int) -> list[str]:
         done = subprocess.run(
             shlex.split(self.upload_command(count)), capture_output=True, text=True, check=False
         )
         assert done.returncode == 0, done.stderr
+        return done.stdout.split()
 
     def state(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.home / "state.json").read_text())
@@ -156,11 +161,13 @@ def test_a_release_that_loses_data_is_rolled_back_and_the_loss_named_exit_2(
     assert "data after_rollback: documents:" in result.stderr
 
 
-def test_a_clean_release_passes_with_the_documents_added_during_the_window_accounted_for(
+def test_a_clean_release_passes_with_the_documents_added_and_erased_in_the_window_accounted_for(
     platform: Platform,
 ) -> None:
-    platform.upload(3)
-    deploy = f"{platform.docpipe('deploy', '--release', '1')} && {platform.upload_command(2)}"
+    erased = platform.upload(3)[0]
+    # During the window, two documents are uploaded and one is erased on purpose (audited).
+    upload = platform.upload_command(2, erased)
+    deploy = f"{platform.docpipe('deploy', '--release', '1')} && {upload}"
     result, record = platform.gate("clean", "--deploy", deploy, "--backup", "true")
     assert result.returncode == 0, output(result)
     assert record["decision"] == "passed"
@@ -169,8 +176,11 @@ def test_a_clean_release_passes_with_the_documents_added_during_the_window_accou
     assert after["matched"] is True and after["differences"] == []
     documents = after["tables"]["documents"]
     assert documents["added"] == 2 and documents["missing"] == documents["changed"] == 0
-    assert documents["checksum_after"] == documents["checksum_before"]
-    assert documents["rows_after"] == documents["rows_before"] + 2
+    assert documents["erased"] == 1 and documents["examples"] == {"erased": [erased]}
+    assert documents["rows_after"] == documents["rows_before"] + 2 - 1
+    assert (
+        "integrity: the data matched the snapshot (documents: 2 added, 1 erased)" in result.stderr
+    )
     assert record["integrity"]["after_rollback"] == {"ran": False}
     assert record["deployment"]["backup"]["succeeded"] is True
     assert record["rollback"] == {"command": platform.docpipe("rollback"), "ran": False}
