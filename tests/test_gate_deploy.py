@@ -7,13 +7,15 @@ suite modules (health, security headers: quick), and the data checks. A release 
 and alters documents rows (the ``lose_rows`` and ``corrupt_rows`` faults) passes those checks:
 only the data check catches it, and a rollback does not bring the rows back (exit 2, the
 differences named); a clean release whose deploy uploads two documents and erases one (audited)
-passes with them accounted for, as added and erased; a restore that fails is exit 2, reported.
+passes with them accounted for, as added and erased; a SIGTERM during the deploy lets it finish,
+then rolls back (exit 1); a restore that fails is exit 2, reported.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import signal
 import subprocess
 import sys
 import uuid
@@ -25,7 +27,7 @@ import pytest
 import yaml
 from docpipe.control import run_docpipe
 
-from .gate_harness import GATE, ROOT, run_gate
+from .gate_harness import GATE, ROOT, RunningGate, run_gate
 
 pytestmark = pytest.mark.xdist_group("gate-deploy")  # one deployment, tests in order
 
@@ -83,6 +85,15 @@ class Platform:
         return data
 
     def gate(self, name: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+        cwd, argv = self.gate_argv(name, *args)
+        result = run_gate(cwd, argv)
+        return result, self.record(cwd)
+
+    def record(self, cwd: Path) -> Any:
+        [path] = sorted((cwd / "reports" / "gate").glob("*.json"))
+        return json.loads(path.read_text())
+
+    def gate_argv(self, name: str, *args: str) -> tuple[Path, list[str]]:
         cwd = self.base / name
         cwd.mkdir()
         argv = [
@@ -100,9 +111,7 @@ class Platform:
             "--",
             *CHECKS,
         ]
-        result = run_gate(cwd, argv)
-        [path] = sorted((cwd / "reports" / "gate").glob("*.json"))
-        return result, json.loads(path.read_text())
+        return cwd, argv
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +195,41 @@ def test_a_clean_release_passes_with_the_documents_added_and_erased_in_the_windo
     assert record["rollback"] == {"command": platform.docpipe("rollback"), "ran": False}
     assert set(record["durations_s"]) >= {"readiness", "snapshot", "deploy", "integrity"}
     assert platform.state()["history"][-1]["kind"] == "deploy"
+
+
+def test_a_signal_during_the_deploy_lets_it_finish_then_rolls_the_release_back(
+    platform: Platform,
+) -> None:
+    control = platform.base / "signal-control"
+    control.mkdir()
+    reached, release = control / "deploy-reached", control / "release"
+    # The deploy holds once the release is live until the test lets it go (bounded).
+    hold = (
+        f"touch {shlex.quote(str(reached))}; for _ in $(seq 600); do "
+        f"[ -e {shlex.quote(str(release))} ] && break; sleep 0.05; done"
+    )
+    deploy = f"{platform.docpipe('deploy', '--release', '1')} && {hold}"
+    revision = platform.state()["revision"]
+    cwd, argv = platform.gate_argv("signal-deploy", "--deploy", deploy)
+    with RunningGate(cwd, argv) as gate:
+        try:
+            gate.wait_file(reached, seconds=120)
+            gate.process.send_signal(signal.SIGTERM)
+            gate.wait_line("got SIGTERM during the deploy: letting it finish")
+            assert gate.process.poll() is None  # the deploy was not cut short
+        finally:
+            release.touch()
+        code = gate.finish(seconds=240)
+    record = platform.record(cwd)
+    assert record["deployment"]["deploy"]["succeeded"] is True, gate.output
+    assert "interrupted by SIGTERM while the release was deployed" in record["reason"]
+    assert record["suites"] is None  # never run on a release deployed under a signal
+    assert record["rollback"]["succeeded"] is True
+    assert (code, record["exit_code"], record["decision"]) == (1, 1, "rolled_back")
+    assert "rolled back and verified; the data matched the snapshot" in record["reason"]
+    history = platform.state()["history"]
+    assert [entry["kind"] for entry in history[-2:]] == ["deploy", "rollback"]
+    assert platform.state()["revision"] == revision + 2
 
 
 def test_a_restore_that_fails_is_exit_2_and_reported(platform: Platform) -> None:
