@@ -181,6 +181,18 @@ BAD_CONFIGS = [
         id="float-where-int-expected",
     ),
     pytest.param(
+        config_text(
+            MINIMAL_LOCAL
+            + "database:\n  dsn: postgresql://db/x\n"
+            + "integrity:\n  tables:\n    documents:\n      key: id\n      columns: [sha256]\n"
+            + "      erased: delete from documents where created_at < $1\n"
+        ),
+        {},
+        "environments.local.integrity.tables.documents.erased",
+        "expected a SELECT query of the keys erased since $1 (the snapshot's time)",
+        id="integrity-erased-not-a-select",
+    ),
+    pytest.param(
         config_text(MINIMAL_LOCAL + "credentials:\n  admin:\n    api_key: k1k1\n    password: p\n"),
         {},
         "environments.local.credentials.admin",

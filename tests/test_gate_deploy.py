@@ -6,14 +6,16 @@ read-only ``docpipe_monitor`` role), the real ``docpipe deploy`` / ``docpipe rol
 suite modules (health, security headers: quick), and the data checks. A release that loses
 and alters documents rows (the ``lose_rows`` and ``corrupt_rows`` faults) passes those checks:
 only the data check catches it, and a rollback does not bring the rows back (exit 2, the
-differences named); a clean release whose deploy uploads a document passes with that document
-accounted for as added; a restore that fails is exit 2, reported.
+differences named); a clean release whose deploy uploads two documents and erases one (audited)
+passes with them accounted for, as added and erased; a SIGTERM during the deploy lets it finish,
+then rolls back (exit 1); a restore that fails is exit 2, reported.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import signal
 import subprocess
 import sys
 import uuid
@@ -25,7 +27,7 @@ import pytest
 import yaml
 from docpipe.control import run_docpipe
 
-from .gate_harness import GATE, ROOT, run_gate
+from .gate_harness import GATE, ROOT, RunningGate, run_gate
 
 pytestmark = pytest.mark.xdist_group("gate-deploy")  # one deployment, tests in order
 
@@ -50,6 +52,9 @@ with httpx.Client(base_url=state["urls"]["api"], verify=context, timeout=10) as 
                      "X-Subject-Id": "gate-deploy-test", "X-Filename": "note.txt"},
         )
         answer.raise_for_status()
+        print(answer.json()["id"])
+    for erased in sys.argv[3:]:  # erased on purpose, as a data subject's request would
+        client.delete(f"/documents/{erased}", headers={"X-API-Key": key}).raise_for_status()
 """
 
 
@@ -64,20 +69,31 @@ class Platform:
     def docpipe(self, *args: str) -> str:
         return shlex.join([sys.executable, "-m", "docpipe", "--home", str(self.home), *args])
 
-    def upload_command(self, count: int) -> str:
-        return shlex.join([sys.executable, str(self.uploader), str(self.home), str(count)])
+    def upload_command(self, count: int, *erase: str) -> str:
+        """Upload ``count`` documents, then erase the documents ``erase`` through the API."""
+        return shlex.join([sys.executable, str(self.uploader), str(self.home), str(count), *erase])
 
-    def upload(self, count: int) -> None:
+    def upload(self, count: int) -> list[str]:
         done = subprocess.run(
             shlex.split(self.upload_command(count)), capture_output=True, text=True, check=False
         )
         assert done.returncode == 0, done.stderr
+        return done.stdout.split()
 
     def state(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.home / "state.json").read_text())
         return data
 
     def gate(self, name: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+        cwd, argv = self.gate_argv(name, *args)
+        result = run_gate(cwd, argv)
+        return result, self.record(cwd)
+
+    def record(self, cwd: Path) -> Any:
+        [path] = sorted((cwd / "reports" / "gate").glob("*.json"))
+        return json.loads(path.read_text())
+
+    def gate_argv(self, name: str, *args: str) -> tuple[Path, list[str]]:
         cwd = self.base / name
         cwd.mkdir()
         argv = [
@@ -95,9 +111,7 @@ class Platform:
             "--",
             *CHECKS,
         ]
-        result = run_gate(cwd, argv)
-        [path] = sorted((cwd / "reports" / "gate").glob("*.json"))
-        return result, json.loads(path.read_text())
+        return cwd, argv
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +170,13 @@ def test_a_release_that_loses_data_is_rolled_back_and_the_loss_named_exit_2(
     assert "data after_rollback: documents:" in result.stderr
 
 
-def test_a_clean_release_passes_with_the_documents_added_during_the_window_accounted_for(
+def test_a_clean_release_passes_with_the_documents_added_and_erased_in_the_window_accounted_for(
     platform: Platform,
 ) -> None:
-    platform.upload(3)
-    deploy = f"{platform.docpipe('deploy', '--release', '1')} && {platform.upload_command(2)}"
+    erased = platform.upload(3)[0]
+    # During the window, two documents are uploaded and one is erased on purpose (audited).
+    upload = platform.upload_command(2, erased)
+    deploy = f"{platform.docpipe('deploy', '--release', '1')} && {upload}"
     result, record = platform.gate("clean", "--deploy", deploy, "--backup", "true")
     assert result.returncode == 0, output(result)
     assert record["decision"] == "passed"
@@ -169,13 +185,51 @@ def test_a_clean_release_passes_with_the_documents_added_during_the_window_accou
     assert after["matched"] is True and after["differences"] == []
     documents = after["tables"]["documents"]
     assert documents["added"] == 2 and documents["missing"] == documents["changed"] == 0
-    assert documents["checksum_after"] == documents["checksum_before"]
-    assert documents["rows_after"] == documents["rows_before"] + 2
+    assert documents["erased"] == 1 and documents["examples"] == {"erased": [erased]}
+    assert documents["rows_after"] == documents["rows_before"] + 2 - 1
+    assert (
+        "integrity: the data matched the snapshot (documents: 2 added, 1 erased)" in result.stderr
+    )
     assert record["integrity"]["after_rollback"] == {"ran": False}
     assert record["deployment"]["backup"]["succeeded"] is True
     assert record["rollback"] == {"command": platform.docpipe("rollback"), "ran": False}
     assert set(record["durations_s"]) >= {"readiness", "snapshot", "deploy", "integrity"}
     assert platform.state()["history"][-1]["kind"] == "deploy"
+
+
+def test_a_signal_during_the_deploy_lets_it_finish_then_rolls_the_release_back(
+    platform: Platform,
+) -> None:
+    control = platform.base / "signal-control"
+    control.mkdir()
+    reached, release = control / "deploy-reached", control / "release"
+    # The deploy holds once the release is live until the test lets it go (bounded).
+    hold = (
+        f"touch {shlex.quote(str(reached))}; for _ in $(seq 600); do "
+        f"[ -e {shlex.quote(str(release))} ] && break; sleep 0.05; done"
+    )
+    deploy = f"{platform.docpipe('deploy', '--release', '1')} && {hold}"
+    revision = platform.state()["revision"]
+    cwd, argv = platform.gate_argv("signal-deploy", "--deploy", deploy)
+    with RunningGate(cwd, argv) as gate:
+        try:
+            gate.wait_file(reached, seconds=120)
+            gate.process.send_signal(signal.SIGTERM)
+            gate.wait_line("got SIGTERM during the deploy: letting it finish")
+            assert gate.process.poll() is None  # the deploy was not cut short
+        finally:
+            release.touch()
+        code = gate.finish(seconds=240)
+    record = platform.record(cwd)
+    assert record["deployment"]["deploy"]["succeeded"] is True, gate.output
+    assert "interrupted by SIGTERM while the release was deployed" in record["reason"]
+    assert record["suites"] is None  # never run on a release deployed under a signal
+    assert record["rollback"]["succeeded"] is True
+    assert (code, record["exit_code"], record["decision"]) == (1, 1, "rolled_back")
+    assert "rolled back and verified; the data matched the snapshot" in record["reason"]
+    history = platform.state()["history"]
+    assert [entry["kind"] for entry in history[-2:]] == ["deploy", "rollback"]
+    assert platform.state()["revision"] == revision + 2
 
 
 def test_a_restore_that_fails_is_exit_2_and_reported(platform: Platform) -> None:

@@ -327,6 +327,18 @@ def test_missing_changed_and_appeared_rows_are_named() -> None:
     assert table.to_json()["examples"] == {"missing": ["b"], "changed": ["c"], "appeared": ["old"]}
 
 
+def test_rows_erased_on_purpose_are_accounted_for_not_missing() -> None:
+    after = {"a": "1"}
+    table = compare_table(BEFORE, after, {"a": 0.0}, TAKEN_AT, erased={"b", "c", "zz"})
+    assert table.matched and table.difference("documents") is None
+    assert (table.missing, table.erased) == ((), ("b", "c"))
+    assert table.to_json()["erased"] == 2
+    assert table.to_json()["examples"] == {"erased": ["b", "c"]}
+    # only what the query names: a row gone without it is still lost
+    lost = compare_table(BEFORE, after, {"a": 0.0}, TAKEN_AT, erased={"b"})
+    assert (lost.missing, lost.erased) == (("c",), ("b",)) and not lost.matched
+
+
 def test_without_created_at_every_new_row_counts_as_added() -> None:
     table = compare_table(BEFORE, {**BEFORE, "z": "0"}, None, TAKEN_AT)
     assert table.matched and table.added == 1

@@ -271,6 +271,19 @@ class IntegrityTable(_Model):
     # When a row was created: rows created after the snapshot are reported as added, not as
     # differences (without it, every row the snapshot did not see counts as added).
     created_at: Identifier | None = None
+    # A read-only query whose first column is the keys of the rows erased on purpose since $1
+    # (the snapshot's time, a timestamptz): a GDPR erasure or a retention purge during the
+    # window is a row accounted for, not a row lost.
+    erased: str | None = None
+
+    @field_validator("erased")
+    @classmethod
+    def _check_erased(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not re.match(r"\s*(select|with)\b", value, re.IGNORECASE) or "$1" not in value
+        ):
+            raise _expected("a SELECT query of the keys erased since $1 (the snapshot's time)")
+        return value
 
     @field_validator("columns")
     @classmethod

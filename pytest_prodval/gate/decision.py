@@ -198,6 +198,9 @@ class DataCheck:
     matched: bool | None  # None: no comparison (the snapshot itself, or the check failed)
     error: str | None = None  # the child's one line when it could not read the tables
     differences: tuple[str, ...] = ()
+    # Rows the check accounted for without a difference (added, erased on purpose), per table;
+    # said on stderr, never part of the decision.
+    accounted: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

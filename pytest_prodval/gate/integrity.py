@@ -11,18 +11,22 @@ clock). After the release (and again after a rollback) it reads them again, and
 - ``added``: keys the snapshot did not have, created at or after it (``created_at``): the
   documents uploaded during the deployment window, accounted for and never a difference;
 - ``appeared``: keys the snapshot did not have that claim to be older than it (a restore from
-  an older backup bringing back erased rows); a difference.
+  an older backup bringing back erased rows); a difference;
+- ``erased``: keys the snapshot had, gone now, that the table's ``erased`` query names as
+  removed on purpose since the snapshot (a GDPR erasure, a retention purge): accounted for,
+  never a difference.
 
 The row counts and checksums (SHA-256 over the sorted ``key:digest`` lines) are what the record
 shows: the checksum after is taken over the rows that are not ``added``, so it equals the
-snapshot's exactly when nothing is missing, changed or appeared. Nothing here reads a database.
+snapshot's exactly when nothing is missing, changed, appeared or erased. Nothing here reads a
+database.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 __all__ = [
@@ -62,6 +66,7 @@ class TableComparison:
     missing: tuple[str, ...]
     changed: tuple[str, ...]
     appeared: tuple[str, ...]
+    erased: tuple[str, ...] = ()
 
     @property
     def matched(self) -> bool:
@@ -93,12 +98,14 @@ class TableComparison:
             "missing": len(self.missing),
             "changed": len(self.changed),
             "appeared": len(self.appeared),
+            "erased": len(self.erased),
             "examples": {
                 kind: list(keys[:EXAMPLES])
                 for kind, keys in (
                     ("missing", self.missing),
                     ("changed", self.changed),
                     ("appeared", self.appeared),
+                    ("erased", self.erased),
                 )
                 if keys
             },
@@ -110,11 +117,16 @@ def compare_table(
     after: Mapping[str, str],
     created: Mapping[str, float | None] | None,
     taken_at: float,
+    erased: Collection[str] = (),
 ) -> TableComparison:
     """``before``/``after``: key -> digest; ``created``: key -> created_at (epoch seconds) of
     the rows now, None when the table declares no ``created_at`` (then every row the snapshot
-    did not see is added); ``taken_at``: the snapshot's time, on the database's clock."""
-    missing = tuple(sorted(key for key in before if key not in after))
+    did not see is added); ``taken_at``: the snapshot's time, on the database's clock;
+    ``erased``: keys removed on purpose since then (the table's ``erased`` query)."""
+    gone = [key for key in before if key not in after]
+    on_purpose = set(erased)
+    missing = tuple(sorted(key for key in gone if key not in on_purpose))
+    erased_rows = tuple(sorted(key for key in gone if key in on_purpose))
     changed = tuple(sorted(key for key in before if key in after and after[key] != before[key]))
     new = [key for key in after if key not in before]
     if created is None:
@@ -134,6 +146,7 @@ def compare_table(
         missing=missing,
         changed=changed,
         appeared=appeared,
+        erased=erased_rows,
     )
 
 
@@ -164,11 +177,15 @@ def compare(
     now: Mapping[str, Mapping[str, str]],
     created: Mapping[str, Mapping[str, float | None] | None],
     taken_at: float,
+    erased: Mapping[str, Collection[str]] | None = None,
 ) -> IntegrityReport:
     """Each table of the snapshot (name -> key -> digest) against the same table now."""
+    erased = erased or {}
     return IntegrityReport(
         {
-            name: compare_table(rows, now.get(name, {}), created.get(name), taken_at)
+            name: compare_table(
+                rows, now.get(name, {}), created.get(name), taken_at, erased.get(name, ())
+            )
             for name, rows in snapshot.items()
         }
     )

@@ -274,7 +274,8 @@ def _conclude(work: Work, run: Run, phase: Phase, outcome: Outcome) -> None:
             if check.error is None and outcome.ok:
                 say("snapshot: taken")
         elif check.matched:
-            say(f"{phase.name}: the data matched the snapshot")
+            accounted = f" ({'; '.join(check.accounted)})" if check.accounted else ""
+            say(f"{phase.name}: the data matched the snapshot{accounted}")
         elif check.matched is False:
             for line in check.differences:
                 say(f"{phase.name}: differs: {line}")

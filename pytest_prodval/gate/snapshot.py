@@ -30,7 +30,10 @@ from typing import TYPE_CHECKING, Any
 from .integrity import checksum, compare
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from ..config import TargetEnv
+    from ..safety.redaction import Redactor
 
 __all__ = ["SnapshotError", "main", "read_tables"]
 
@@ -49,10 +52,12 @@ def _iso(epoch: float) -> str:
 
 
 async def read_tables(
-    env: TargetEnv, timeout_s: float
-) -> tuple[float, dict[str, Rows], dict[str, Created | None]]:
+    env: TargetEnv, timeout_s: float, erased_since: float | None = None
+) -> tuple[float, dict[str, Rows], dict[str, Created | None], dict[str, set[str]]]:
     """(the transaction's time on the database's clock, table -> key -> digest, table -> key ->
-    created_at or None when the table declares none)."""
+    created_at or None when the table declares none, table -> keys its ``erased`` query names
+    since ``erased_since``: only for the tables that declare one, when ``erased_since`` is
+    given)."""
     import asyncpg
 
     assert env.database is not None and env.integrity is not None
@@ -74,6 +79,7 @@ async def read_tables(
         raise SnapshotError(f"cannot connect to the database: {detail}") from None
     rows: dict[str, Rows] = {}
     created: dict[str, Created | None] = {}
+    erased: dict[str, set[str]] = {}
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             taken_at = float(await conn.fetchval("select extract(epoch from now())::float8"))
@@ -106,12 +112,30 @@ async def read_tables(
                     if table.created_at
                     else None
                 )
+                if table.erased and erased_since is not None:
+                    erased[name] = await _erased(conn, name, table.erased, erased_since, redactor)
     except (OSError, asyncio.TimeoutError) as exc:
         detail = redactor.redact_url(f"{type(exc).__name__}: {exc}")
         raise SnapshotError(f"reading the tables failed: {detail}") from None
     finally:
         conn.terminate()
-    return taken_at, rows, created
+    return taken_at, rows, created, erased
+
+
+async def _erased(
+    conn: asyncpg.Connection, name: str, query: str, since: float, redactor: Redactor
+) -> set[str]:
+    """The keys ``query`` names as erased on purpose since ``since`` (epoch seconds)."""
+    import datetime as dt
+
+    import asyncpg
+
+    when = dt.datetime.fromtimestamp(since, dt.timezone.utc)
+    try:
+        return {str(row[0]) for row in await conn.fetch(query, when)}
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        detail = redactor.redact_url(f"{type(exc).__name__}: {exc}")
+        raise SnapshotError(f"cannot run integrity.tables.{name}.erased: {detail}") from None
 
 
 def _write(path: Path, data: Any) -> None:
@@ -139,7 +163,7 @@ def _environment(config: str, env: str) -> TargetEnv:
 def take(config: str, env: str, rows_path: Path, summary: Path, timeout_s: float) -> None:
     started = time.monotonic()
     target = _environment(config, env)
-    taken_at, rows, _ = asyncio.run(read_tables(target, timeout_s))
+    taken_at, rows, _, _ = asyncio.run(read_tables(target, timeout_s))
     _write(rows_path, {"taken_at": taken_at, "tables": rows})
     _write(
         summary,
@@ -162,8 +186,9 @@ def check(config: str, env: str, rows_path: Path, summary: Path, timeout_s: floa
     except (OSError, ValueError) as exc:
         raise SnapshotError(f"the snapshot is unreadable: {exc}") from None
     target = _environment(config, env)
-    checked_at, now, created = asyncio.run(read_tables(target, timeout_s))
-    report = compare(snapshot["tables"], now, created, float(snapshot["taken_at"]))
+    taken_at = float(snapshot["taken_at"])
+    checked_at, now, created, erased = asyncio.run(read_tables(target, timeout_s, taken_at))
+    report = compare(snapshot["tables"], now, created, taken_at, erased)
     _write(
         summary,
         {

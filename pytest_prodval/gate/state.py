@@ -243,7 +243,7 @@ class Work:
         matched = data.get("matched") if isinstance(data.get("matched"), bool) else None
         found = data.get("differences")
         differences = tuple(str(line) for line in found) if isinstance(found, list) else ()
-        return DataCheck(outcome, matched, error, differences)
+        return DataCheck(outcome, matched, error, differences, _accounted(data.get("tables")))
 
     def readiness_selection(self) -> tuple[str, list[str]]:
         """--readiness, else the verification selection."""
@@ -375,3 +375,17 @@ class Work:
     def decision(self) -> Step | None:
         data = _read_json(self._decision)
         return Step(**data) if isinstance(data, dict) else None
+
+
+def _accounted(tables: object) -> tuple[str, ...]:
+    """One line per table whose rows the check accounted for: "documents: 2 added, 1 erased"."""
+    lines = []
+    for name, table in tables.items() if isinstance(tables, dict) else ():
+        counts = [
+            f"{table[kind]} {kind}"
+            for kind in ("added", "erased")
+            if isinstance(table, dict) and isinstance(table.get(kind), int) and table[kind]
+        ]
+        if counts:
+            lines.append(f"{name}: {', '.join(counts)}")
+    return tuple(lines)

@@ -369,6 +369,13 @@ PRODVAL_ENVIRONMENT = """\
           key: id
           columns: [tenant_id, subject_id, filename, sha256, size_bytes]
           created_at: created_at
+          # Erased on purpose during the window (DELETE /documents/{{id}}, a retention purge):
+          # accounted for, not lost. docpipe audits both.
+          erased: >-
+            select resource_id from audit_log
+            where action = 'document.erase' and outcome = 'success' and at >= $1
+            union select jsonb_array_elements_text(detail -> 'ids') from audit_log
+            where action = 'retention.purge' and outcome = 'success' and at >= $1
         tenants: {{key: id, columns: [name]}}
     tls:
       required: true
