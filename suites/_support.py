@@ -7,7 +7,9 @@ while ``/ready`` reports no live worker fails at once, with what ``/ready`` said
 waiting the whole limit for a queue nobody consumes (the ``worker_stalled`` fault).
 
 ``sweep_synthetic`` lists synthetic documents created before a cutoff (``GET /documents``) and
-erases them: what a killed run (SIGKILL, a lost machine) could not erase itself.
+erases them: what a killed run (SIGKILL, a lost machine) could not erase itself. ``sweep_as``
+is the run's policy around it (age and budget from ``params``, the cutoff, a redacted
+problem), the one both the operator's sweep and the other tenant's use.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "get_json",
     "query_timeout",
     "sweep_after_s",
+    "sweep_as",
     "sweep_budget_s",
     "sweep_synthetic",
     "wait_for_state",
@@ -62,6 +65,7 @@ SWEEP_BUDGET_S = 60.0
 SWEEP_PARAM = "synthetic_sweep_after_s"
 SWEEP_BUDGET_PARAM = "synthetic_sweep_budget_s"
 SWEEP_RUN_SHARE = 0.25
+MAX_SWEEP_AGE_S = 1e9  # about 31 years: keeps the cutoff a representable time
 # After this long still ``uploaded``, ask /ready whether any worker is alive (then every 2 s).
 STALL_PROBE_AFTER_S = 2.0
 STALL_PROBE_EVERY_S = 2.0
@@ -353,6 +357,37 @@ def sweep_synthetic(
         elif status != 404:  # 404: gone already (another xdist worker's sweep got there first)
             sweep.failed[document_id] = status
     sweep.truncated = sweep.truncated or len(documents) >= max_documents
+    return sweep
+
+
+def sweep_as(
+    target: TargetEnv, role: str, connect: Callable[[], httpx.Client], loaded_at: dt.datetime
+) -> Sweep:
+    """Sweep the synthetic leftovers ``connect()`` (``role``'s client) may erase: those created
+    ``sweep_after_s`` before ``loaded_at`` (when the caller's suites were loaded), within
+    ``sweep_budget_s``; the problem, if any, redacted.
+
+    Never raises for the target or the configuration: a bad parameter, or a ``LookupError``
+    from ``connect`` (no credentials for ``role``), becomes the sweep's ``problem``. The
+    parameters are read before ``connect`` is called, so a bad parameter is the problem
+    reported even when the role is not set up either.
+    """
+    run_s = float(target.timeouts.run_s)
+    try:
+        after_s = sweep_after_s(target.params, run_s)
+        budget_s = sweep_budget_s(target.params, run_s)
+    except ValueError as exc:
+        sweep = Sweep(after_s=run_s, problem=str(exc))
+    else:
+        try:
+            client = connect()
+        except LookupError as exc:
+            sweep = Sweep(after_s=after_s, problem=f"{exc} (the sweep erases as {role})")
+        else:
+            cutoff = loaded_at - dt.timedelta(seconds=min(after_s, MAX_SWEEP_AGE_S))
+            sweep = sweep_synthetic(client, cutoff, after_s, budget_s=budget_s)
+    if sweep.problem:
+        sweep.problem = target.redactor().redact(sweep.problem)
     return sweep
 
 

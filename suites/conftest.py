@@ -34,15 +34,12 @@ from ._support import (
     Sweep,
     Uploads,
     erase,
-    sweep_after_s,
-    sweep_budget_s,
-    sweep_synthetic,
+    sweep_as,
     wait_for_state,
 )
 
 # Documents created before this process loaded the suites, minus the sweep age, are leftovers.
 _LOADED_AT = dt.datetime.now(dt.timezone.utc)
-_MAX_SWEEP_AGE_S = 1e9  # about 31 years: keeps the cutoff a representable time
 _SWEEPS = pytest.StashKey[list[Sweep]]()
 _WORKER_OUTPUT_KEY = "prodval_synthetic_sweep"
 
@@ -117,24 +114,15 @@ def sweep_synthetic_leftovers(request: pytest.FixtureRequest) -> None:
         target: TargetEnv = request.getfixturevalue("target")
     except pytest.UsageError:
         return  # no target environment chosen: the checks say so themselves
-    run_s = float(target.timeouts.run_s)
-    try:
-        after_s = sweep_after_s(target.params, run_s)
-        budget_s = sweep_budget_s(target.params, run_s)
-    except ValueError as exc:
-        sweep = Sweep(after_s=run_s, problem=str(exc))
-    else:
-        try:
-            api_as: Callable[[str], httpx.Client] = request.getfixturevalue("api_as")
-            client = api_as("operator")
-        except LookupError as exc:
-            sweep = Sweep(after_s=after_s, problem=f"{exc} (the sweep erases as operator)")
-        else:
-            cutoff = _LOADED_AT - dt.timedelta(seconds=min(after_s, _MAX_SWEEP_AGE_S))
-            # In the first check's setup, but on the run's clock (a session fixture: budget.py).
-            sweep = sweep_synthetic(client, cutoff, after_s, budget_s=budget_s)
-    if sweep.problem:
-        sweep.problem = target.redactor().redact(sweep.problem)
+
+    def operator() -> httpx.Client:
+        # Called by sweep_as only once the parameters are good: no api_as fixture or no
+        # operator credentials is a LookupError, reported as the sweep's problem.
+        api_as: Callable[[str], httpx.Client] = request.getfixturevalue("api_as")
+        return api_as("operator")
+
+    # In the first check's setup, but on the run's clock (a session fixture: budget.py).
+    sweep = sweep_as(target, "operator", operator, _LOADED_AT)
     request.config.stash.setdefault(_SWEEPS, []).append(sweep)
     workeroutput = getattr(request.config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller reports

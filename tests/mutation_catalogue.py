@@ -254,8 +254,10 @@ CATALOGUE: tuple[Mutant, ...] = (
         {
             _DOCS: [
                 (
-                    "    await write_audit(\n        conn,\n        actor=principal.actor,",
-                    "    await write_audit(\n        conn,\n        actor=principal.tenant_id,",
+                    # _audit_read's call only (the handlers' own are indented deeper).
+                    "    await audit_request(\n        request,\n        conn,\n        principal,",
+                    "    await audit_request(\n        request,\n        conn,\n"
+                    "        Principal(principal.tenant_id, principal.tenant_id, principal.role),",
                 )
             ]
         },

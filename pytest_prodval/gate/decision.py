@@ -7,7 +7,8 @@ back, verify, or finish with a decision, an exit code and a one-line reason. The
 runs what it is told; nothing here runs anything, so every combination is unit-tested
 (tests/test_gate_decision.py).
 
-pytest's exit codes mean the same here as everywhere else in the gate: ``PYTEST_MEANING``.
+pytest's exit codes mean the same here as everywhere else in the gate, and in prodval-watch's
+run results: ``PYTEST_MEANING``.
 
 A pass needs positive evidence, not only exit code 0 (``Evidence``, ``evidence_problem``): the
 JUnit XML and the summary written by this run, every check the preflight collected reported,
@@ -100,7 +101,7 @@ PHASES = (
     "record",
 )
 
-# pytest's exit codes, in the words the record and the reasons use.
+# pytest's exit codes, in the words the record, the reasons and prodval-watch's results use.
 PYTEST_MEANING = {
     0: "all checks passed",
     1: "checks failed",

@@ -21,7 +21,7 @@ from ..process import Outcome
 from ..safety.redaction import Redactor
 from .arguments import GateSettings
 from .decision import Step, evidence_problem, pytest_meaning, pytest_problem
-from .state import PhaseResult
+from .state import PHASE_NAMES, PhaseResult
 
 __all__ = ["GateRun", "build_record", "failed_checks", "tail"]
 
@@ -206,19 +206,7 @@ def build_record(run: GateRun) -> dict[str, Any]:
     durations: dict[str, float | None] = {}
     names = ["preflight", "suites", "rollback", "verification"]
     if settings.deploy is not None:
-        names = [
-            "preflight",
-            "readiness",
-            "snapshot",
-            "backup",
-            "deploy",
-            "suites",
-            "integrity",
-            "rollback",
-            "restore",
-            "verification",
-            "rollback-integrity",
-        ]
+        names = list(PHASE_NAMES)  # the deployment run's: every phase with a result
     for name in names:
         phase = run.phases.get(name)
         durations[name] = None

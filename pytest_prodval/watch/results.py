@@ -21,19 +21,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..gate.decision import PYTEST_MEANING  # the one wording of pytest's exit codes
 from ..process import Outcome
 from ..report.checks import OUTCOMES
 
 __all__ = ["CheckState", "RunResult", "read_result"]
-
-_MEANING = {
-    0: "all checks passed",
-    1: "checks failed",
-    2: "pytest was interrupted",
-    3: "pytest hit an internal error",
-    4: "pytest usage error",
-    5: "no checks were collected",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +79,7 @@ def read_result(outcome: Outcome, summary: Path, limit_s: float) -> RunResult:
         return _error(f"the run was killed by {outcome.signal}", outcome)
     code = outcome.exit_code
     if code not in (0, 1):
-        meaning = _MEANING.get(code, "unexpected exit status")
+        meaning = PYTEST_MEANING.get(code, "unexpected exit status")
         return _error(f"pytest exit {code} ({meaning})", outcome)
     data, problem = _load(summary, outcome.started_at)
     if data is None:
@@ -120,7 +112,7 @@ def read_result(outcome: Outcome, summary: Path, limit_s: float) -> RunResult:
     return RunResult(
         result,
         True,
-        f"{_MEANING[code]} ({shown or 'no checks'})",
+        f"{PYTEST_MEANING[code]} ({shown or 'no checks'})",
         outcome.started_at + outcome.seconds,
         outcome.seconds,
         checks,

@@ -15,7 +15,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -33,10 +33,36 @@ pytestmark = [pytest.mark.compliance]
 
 # An audit row is written with the access; allow a pipeline that ships it a little later.
 AUDIT_VISIBLE_WITHIN_S = 5.0
+AUDIT_POLL_S = 0.2
+
+T = TypeVar("T")
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _until_audited(read: Callable[[], T], done: Callable[[T], bool]) -> T:
+    """``read()`` until ``done`` says all its rows are there, again every ``AUDIT_POLL_S`` for
+    at most ``AUDIT_VISIBLE_WITHIN_S`` (an audit pipeline may ship rows a little later;
+    bounded); the last result, for the check to judge."""
+    deadline = time.monotonic() + AUDIT_VISIBLE_WITHIN_S
+    while True:
+        result = read()
+        if done(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(AUDIT_POLL_S)
+
+
+def _audit_entries(
+    admin: httpx.Client, action: str, document_id: str, since: dt.datetime
+) -> list[dict[str, Any]]:
+    query = {"action": action, "since": since.isoformat(), "limit": "1000"}
+    response = admin.get("/audit", params=query)
+    assert response.status_code == 200, (
+        f"GET /audit answered {response.status_code}: {response.text[:300]}"
+    )
+    return [e for e in response.json()["entries"] if e.get("resource_id") == document_id]
 
 
 @pytest.mark.synthetic
@@ -61,22 +87,10 @@ def test_reading_a_synthetic_document_is_audited_with_actor_action_object_and_ti
     assert read.status_code == 200, f"viewer read: {read.status_code} {read.text[:300]}"
 
     admin = api_as("admin")
-    query = {
-        "action": "document.read",
-        # Wide enough for clock skew between prodval and the target.
-        "since": (read_at - dt.timedelta(seconds=max_delay)).isoformat(),
-        "limit": "1000",
-    }
-    deadline = time.monotonic() + AUDIT_VISIBLE_WITHIN_S
-    while True:
-        response = admin.get("/audit", params=query)
-        assert response.status_code == 200, (
-            f"GET /audit answered {response.status_code}: {response.text[:300]}"
-        )
-        entries = [e for e in response.json()["entries"] if e.get("resource_id") == document_id]
-        if entries or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    since = read_at - dt.timedelta(seconds=max_delay)  # wide enough for clock skew
+    entries = _until_audited(
+        lambda: _audit_entries(admin, "document.read", document_id, since), bool
+    )
     assert entries, (
         f"no 'document.read' audit entry for document {document_id} within "
         f"{AUDIT_VISIBLE_WITHIN_S:g} s of a viewer reading it at {read_at.isoformat()}"
@@ -182,9 +196,7 @@ def test_every_access_to_personal_data_is_audited(
     refused = [f"{route} -> {s}" for route, s in statuses.items() if s in (401, 403) or s >= 500]
     assert not refused, "accesses to personal data not served: " + "; ".join(refused)
     admin = api_as("admin")
-    deadline = time.monotonic() + AUDIT_VISIBLE_WITHIN_S
-    while (missing := _unaudited(admin, names, since)) and time.monotonic() < deadline:
-        time.sleep(0.2)  # an audit pipeline may ship rows a little later; bounded
+    missing = _until_audited(lambda: _unaudited(admin, names, since), lambda left: not left)
     assert not missing, (
         f"accesses to personal data without an audit row within {AUDIT_VISIBLE_WITHIN_S:g} s: "
         + "; ".join(missing)
@@ -226,17 +238,6 @@ async def test_the_application_role_can_append_to_the_audit_log_but_never_rewrit
     baseline.exact("audit_log privileges", privileges)
 
 
-def _audit_entries(
-    admin: httpx.Client, action: str, document_id: str, since: dt.datetime
-) -> list[dict[str, Any]]:
-    query = {"action": action, "since": since.isoformat(), "limit": "1000"}
-    response = admin.get("/audit", params=query)
-    assert response.status_code == 200, (
-        f"GET /audit answered {response.status_code}: {response.text[:300]}"
-    )
-    return [e for e in response.json()["entries"] if e.get("resource_id") == document_id]
-
-
 @pytest.mark.synthetic
 def test_each_caller_of_a_document_read_is_its_own_actor_in_the_audit_trail(
     synthetic: SyntheticDocuments,
@@ -264,13 +265,13 @@ def test_each_caller_of_a_document_read_is_its_own_actor_in_the_audit_trail(
         read = api_as(role).get(f"/documents/{document_id}")
         assert read.status_code == 200, f"{role} read: {read.status_code} {read.text[:300]}"
     admin = api_as("admin")
-    deadline = time.monotonic() + AUDIT_VISIBLE_WITHIN_S
-    while True:
-        uploads = _audit_entries(admin, "document.upload", document_id, since)
-        reads = _audit_entries(admin, "document.read", document_id, since)
-        if (uploads and len(reads) >= 2) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)  # an audit pipeline may ship rows a little later; bounded
+    uploads, reads = _until_audited(
+        lambda: (
+            _audit_entries(admin, "document.upload", document_id, since),
+            _audit_entries(admin, "document.read", document_id, since),
+        ),
+        lambda found: bool(found[0]) and len(found[1]) >= 2,
+    )
     assert uploads and len(reads) == 2, (
         f"{len(uploads)} 'document.upload' and {len(reads)} 'document.read' audit entries for "
         f"document {document_id} within {AUDIT_VISIBLE_WITHIN_S:g} s, expected 1 and 2"
@@ -350,7 +351,7 @@ async def test_a_refused_request_is_audited_whatever_credential_it_lacked(
         unaudited = [kind for kind, found in rows.items() if not found]
         if not unaudited or time.monotonic() > deadline:
             break
-        await asyncio.sleep(0.2)  # an audit pipeline may ship rows a little later; bounded
+        await asyncio.sleep(AUDIT_POLL_S)  # rows may ship a little later: as _until_audited
     assert not unaudited, (
         f"refused requests without an audit row naming their path within "
         f"{AUDIT_VISIBLE_WITHIN_S:g} s: "

@@ -241,6 +241,18 @@ async def test_no_purge_erased_a_document_before_its_retention_period(
     )
 
 
+def _processed_upload(
+    synthetic: SyntheticDocuments, await_state: AwaitState
+) -> tuple[str, dict[str, Any]]:
+    """Upload a synthetic document and wait until the pipeline is done with it (completed or
+    failed), so that every table it writes is written before a purge: (id, document)."""
+    response = synthetic.upload()
+    assert response.status_code == 201, f"upload: {response.status_code} {response.text[:300]}"
+    document_id: str = response.json()["id"]
+    document, _ = await_state(synthetic, document_id, {"completed", "failed"})
+    return document_id, document
+
+
 @pytest.mark.destructive
 @pytest.mark.synthetic
 async def test_a_purge_keeps_a_synthetic_document_younger_than_the_retention_period(
@@ -261,10 +273,7 @@ async def test_a_purge_keeps_a_synthetic_document_younger_than_the_retention_per
     Evidences: GDPR Art.5(1)(e) (retention as the policy sets it, not shorter)
     """
     storage = declared_storage(params, pytestconfig.rootpath)
-    response = synthetic.upload()
-    assert response.status_code == 201, f"upload: {response.status_code} {response.text[:300]}"
-    document_id: str = response.json()["id"]
-    document, _ = await_state(synthetic, document_id, {"completed", "failed"})
+    document_id, document = _processed_upload(synthetic, await_state)
     assert document["state"] == "completed", (
         f"document {document_id} ended {document['state']!r}: {document['failure_reason']}"
     )
@@ -373,10 +382,7 @@ async def test_a_purge_erases_a_synthetic_document_whose_retention_override_has_
     Evidences: GDPR Art.5(1)(e) and Art.17
     """
     storage = declared_storage(params, pytestconfig.rootpath)
-    response = synthetic.upload()
-    assert response.status_code == 201, f"upload: {response.status_code} {response.text[:300]}"
-    document_id: str = response.json()["id"]
-    await_state(synthetic, document_id, {"completed", "failed"})  # every table written
+    document_id, _ = _processed_upload(synthetic, await_state)
     tables = await derived_tables(db)
     key = await storage_key(db, document_id)
     admin = api_as("admin")

@@ -5,9 +5,9 @@ The session's sweep (suites/conftest.py) erases synthetic leftovers as the opera
 operator's tenant only. Checks that upload as ``other_tenant_admin`` get their documents from
 ``other_tenant_synthetic``: erased at teardown by that tenant's admin, and, once per session
 before the first of them, that tenant's own synthetic leftovers of killed runs are swept with
-the same rules (age, budget, at most ``SWEEP_MAX_DOCUMENTS``). What that sweep did is reported
-at the end of the terminal summary of a run without xdist (an xdist controller does not load
-this conftest; the leftovers are erased all the same).
+the same rules (``sweep_as``: age, budget, at most ``SWEEP_MAX_DOCUMENTS``). What that sweep
+did is reported at the end of the terminal summary of a run without xdist (an xdist
+controller does not load this conftest; the leftovers are erased all the same).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 
 from pytest_prodval import TargetEnv
 
-from .._support import Sweep, sweep_after_s, sweep_budget_s, sweep_synthetic
+from .._support import Sweep, sweep_as
 from ..conftest import SyntheticDocuments
 from ._support import ClientFor, TokenFactory
 
@@ -31,7 +31,6 @@ OTHER_TENANT_ROLE = "other_tenant_admin"
 
 # Documents of the other tenant created before this, minus the sweep age, are leftovers.
 _LOADED_AT = dt.datetime.now(dt.timezone.utc)
-_MAX_SWEEP_AGE_S = 1e9  # as suites/conftest.py: keeps the cutoff a representable time
 _OTHER_SWEEPS = pytest.StashKey[list[Sweep]]()
 
 
@@ -77,17 +76,7 @@ def other_tenant_swept(
     target, the sweep only tidies up.
     """
     client = client_for(OTHER_TENANT_ROLE)
-    run_s = float(target.timeouts.run_s)
-    try:
-        after_s = sweep_after_s(target.params, run_s)
-        budget_s = sweep_budget_s(target.params, run_s)
-    except ValueError as exc:
-        sweep = Sweep(after_s=run_s, problem=str(exc))
-    else:
-        cutoff = _LOADED_AT - dt.timedelta(seconds=min(after_s, _MAX_SWEEP_AGE_S))
-        sweep = sweep_synthetic(client, cutoff, after_s, budget_s=budget_s)
-    if sweep.problem:
-        sweep.problem = target.redactor().redact(sweep.problem)
+    sweep = sweep_as(target, OTHER_TENANT_ROLE, lambda: client, _LOADED_AT)
     request.config.stash.setdefault(_OTHER_SWEEPS, []).append(sweep)
     return client
 

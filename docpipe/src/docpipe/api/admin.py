@@ -9,9 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..audit import write_audit
 from ..erasure import purge_expired
-from .auth import authenticate, remote_addr
+from .auth import audit_request, authenticate
 from .context import app_context
 from .documents import document_columns, document_json, fetch_history
 from .errors import ApiError
@@ -52,16 +51,13 @@ async def export_subject(request: Request) -> Response:
                 }
             )
             documents.append(doc)
-        await write_audit(
+        await audit_request(
+            request,
             conn,
-            actor=principal.actor,
-            tenant_id=principal.tenant_id,
-            role=principal.role,
-            action=audit_action(request),
+            principal,
             outcome="success",
             resource_type="subject",
             resource_id=subject_id,
-            remote_addr=remote_addr(request),
             detail={"documents": len(documents)},
         )
     exported_at = dt.datetime.now(dt.timezone.utc).isoformat()
@@ -114,15 +110,12 @@ async def read_audit(request: Request) -> Response:
             limit,
         )
         # Written after the read, so a page never contains its own audit.read row.
-        await write_audit(
+        await audit_request(
+            request,
             conn,
-            actor=principal.actor,
-            tenant_id=principal.tenant_id,
-            role=principal.role,
-            action=audit_action(request),
+            principal,
             outcome="success",
             resource_type="audit_log",
-            remote_addr=remote_addr(request),
             detail={"rows": len(rows), "action": action, "since": since},
         )
     entries = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import jwt
@@ -22,9 +23,16 @@ from ..schema import hash_key
 from ..settings import ComponentSettings
 from .db import Conn
 from .errors import ApiError
-from .routes import declared
+from .routes import audit_action, declared
 
-__all__ = ["ROLES", "Principal", "authenticate", "has_credentials", "remote_addr"]
+__all__ = [
+    "ROLES",
+    "Principal",
+    "audit_request",
+    "authenticate",
+    "has_credentials",
+    "remote_addr",
+]
 
 ROLES = {"viewer": 0, "operator": 1, "admin": 2}
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "tenant", "role"]
@@ -46,6 +54,33 @@ class _Refused(Exception):
 
 def remote_addr(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+async def audit_request(
+    request: Request,
+    conn: Conn,
+    principal: Principal,
+    *,
+    outcome: str,
+    resource_type: str,
+    resource_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """The audit row of what ``principal`` did in this request: who, the route's declared
+    action (``routes.audit_action``), from where. One place, so that every handler's row names
+    the caller the same way; pass the connection of the change, so both commit together."""
+    await write_audit(
+        conn,
+        actor=principal.actor,
+        tenant_id=principal.tenant_id,
+        role=principal.role,
+        action=audit_action(request),
+        outcome=outcome,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        remote_addr=remote_addr(request),
+        detail=detail,
+    )
 
 
 def has_credentials(request: Request) -> bool:

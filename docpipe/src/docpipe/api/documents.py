@@ -17,13 +17,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..audit import write_audit
 from ..erasure import erase_document, expires_at
-from .auth import Principal, authenticate, has_credentials, remote_addr
+from .auth import Principal, audit_request, authenticate, has_credentials
 from .context import AppContext, app_context
 from .db import Conn
 from .errors import ApiError, not_found
-from .routes import audit_action
 
 __all__ = [
     "DEFAULT_LIST_ROWS",
@@ -148,16 +146,13 @@ async def _audit_read(
 ) -> None:
     if "no_audit" in ctx.faults:
         return
-    await write_audit(
+    await audit_request(
+        request,
         conn,
-        actor=principal.actor,
-        tenant_id=principal.tenant_id,
-        role=principal.role,
-        action=audit_action(request),
+        principal,
         outcome=outcome,
         resource_type="document",
         resource_id=str(doc_id) if doc_id is not None else None,
-        remote_addr=remote_addr(request),
         detail=detail,
     )
 
@@ -308,16 +303,13 @@ async def delete_document(request: Request) -> Response:
             erased = doc_id is not None and await erase_document(
                 conn, ctx.storage, doc_id, ctx.faults, tenant_id=principal.tenant_id
             )
-            await write_audit(
+            await audit_request(
+                request,
                 conn,
-                actor=principal.actor,
-                tenant_id=principal.tenant_id,
-                role=principal.role,
-                action=audit_action(request),
+                principal,
                 outcome="success" if erased else "not_found",
                 resource_type="document",
                 resource_id=str(doc_id) if doc_id is not None else None,
-                remote_addr=remote_addr(request),
             )
     if not erased:
         raise not_found()
@@ -347,16 +339,13 @@ async def set_retention(request: Request) -> Response:
                 row["id"],
                 until,
             )
-            await write_audit(
+            await audit_request(
+                request,
                 conn,
-                actor=principal.actor,
-                tenant_id=principal.tenant_id,
-                role=principal.role,
-                action=audit_action(request),
+                principal,
                 outcome="success",
                 resource_type="document",
                 resource_id=str(row["id"]),
-                remote_addr=remote_addr(request),
                 detail={"retain_until": until.isoformat()},
             )
         history = await fetch_history(conn, row["id"])

@@ -20,12 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
-from ..audit import write_audit
-from .auth import Principal, authenticate, remote_addr
+from .auth import Principal, audit_request, authenticate
 from .context import AppContext, app_context
 from .db import Conn
 from .errors import ApiError
-from .routes import audit_action
 
 __all__ = ["MAX_UPLOAD_BYTES", "upload_document"]
 
@@ -134,16 +132,13 @@ async def _existing(conn: Conn, tenant_id: str, sha256: str) -> Any:
 async def _audit(
     request: Request, conn: Conn, principal: Principal, doc_id: object, duplicate: bool
 ) -> None:
-    await write_audit(
+    await audit_request(
+        request,
         conn,
-        actor=principal.actor,
-        tenant_id=principal.tenant_id,
-        role=principal.role,
-        action=audit_action(request),
+        principal,
         outcome="success",
         resource_type="document",
         resource_id=str(doc_id),
-        remote_addr=remote_addr(request),
         detail={"duplicate": duplicate},
     )
 
