@@ -21,11 +21,13 @@ from ..process import Outcome
 from ..safety.redaction import Redactor
 from .arguments import GateSettings
 from .decision import Step, evidence_problem, pytest_meaning, pytest_problem
-from .state import PhaseResult
+from .state import PHASE_NAMES, PhaseResult
 
 __all__ = ["GateRun", "build_record", "failed_checks", "tail"]
 
 RECORD_SCHEMA = 1
+# The phases of a gate run without --deploy, whose durations the record has always had.
+CORE_PHASES = ("preflight", "suites", "rollback", "verification")
 MESSAGE_CHARS = 1500
 TAIL_LINES = 40
 TAIL_CHARS = 6000
@@ -204,21 +206,7 @@ def build_record(run: GateRun) -> dict[str, Any]:
         return result.outcome if result is not None else None
 
     durations: dict[str, float | None] = {}
-    names = ["preflight", "suites", "rollback", "verification"]
-    if settings.deploy is not None:
-        names = [
-            "preflight",
-            "readiness",
-            "snapshot",
-            "backup",
-            "deploy",
-            "suites",
-            "integrity",
-            "rollback",
-            "restore",
-            "verification",
-            "rollback-integrity",
-        ]
+    names = PHASE_NAMES if settings.deploy is not None else CORE_PHASES
     for name in names:
         phase = run.phases.get(name)
         durations[name] = None

@@ -27,6 +27,7 @@ from ..errors import GateUsageError
 from ..process import Outcome
 from .arguments import GateSettings, verify_words
 from .decision import (
+    PHASES,
     DataCheck,
     Deployment,
     Evidence,
@@ -47,19 +48,8 @@ __all__ = [
     "read_evidence",
 ]
 
-PHASE_NAMES = (
-    "preflight",
-    "readiness",
-    "snapshot",
-    "backup",
-    "deploy",
-    "suites",
-    "integrity",
-    "rollback",
-    "restore",
-    "verification",
-    "rollback-integrity",
-)
+# The phases that run a child and save its result (the gate itself is "start" and "record").
+PHASE_NAMES = tuple(name for name in PHASES if name not in ("start", "record"))
 # The deployment run's phases that run a command of the operator's (output kept privately).
 COMMAND_PHASES = ("backup", "deploy", "rollback", "restore")
 # Its data phases: the child's summary in the run directory, named after the phase.
