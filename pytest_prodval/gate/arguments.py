@@ -15,7 +15,7 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,12 +27,14 @@ __all__ = [
     "NO_CHECKS",
     "RECORDING",
     "GateSettings",
+    "check_addopts",
     "default_lock_file",
     "forbidden_flags",
     "option_flags",
     "parse",
     "refused",
     "refused_ini_keys",
+    "scan",
 ]
 
 DEFAULT_TIMEOUT_S = 900
@@ -447,27 +449,62 @@ def _env_seconds(name: str, default: float) -> float:
     return value
 
 
-def parse(argv: Sequence[str]) -> GateSettings | None:
-    """The gate's settings from its arguments; None for ``--help`` (printed to stdout)."""
+def scan(
+    argv: Sequence[str],
+    valued: Mapping[str, str],
+    switches: Collection[str],
+    error: type[Exception],
+) -> tuple[dict[str, str], set[str], list[str]] | None:
+    """A command's arguments (the gate's, the watch's): ``{dest: value}`` of the ``valued``
+    options ({flag: dest}, as ``--x V`` or ``--x=V``), the ``switches`` given, and the pytest
+    arguments after ``--``; None for ``-h``/``--help``. A bad argument raises ``error``."""
     values: dict[str, str] = {}
-    pytest_args: list[str] = []
+    seen: set[str] = set()
     rest = list(argv)
     while rest:
         arg = rest.pop(0)
         if arg in ("-h", "--help"):
-            sys.stdout.write(HELP)
             return None
         if arg == "--":
-            pytest_args = rest
-            break
+            return values, seen, rest
+        if arg in switches:
+            seen.add(arg)
+            continue
         name, has_value, value = arg.partition("=")
-        if name not in _VALUED:
-            raise GateUsageError(f"unknown argument '{arg}' (pytest arguments go after --)")
+        if name not in valued:
+            raise error(f"unknown argument '{arg}' (pytest arguments go after --)")
         if not has_value:
             if not rest:
-                raise GateUsageError(f"{name} needs a value")
+                raise error(f"{name} needs a value")
             value = rest.pop(0)
-        values[_VALUED[name]] = value
+        values[valued[name]] = value
+    return values, seen, []
+
+
+def check_addopts(
+    refuses: Callable[[Sequence[str], str], str | None], error: type[Exception]
+) -> None:
+    """``PYTEST_ADDOPTS`` is checked like the arguments after ``--`` (every pytest run reads
+    it); the first refused one raises ``error``."""
+    addopts = os.environ.get("PYTEST_ADDOPTS", "")
+    if not addopts.strip():
+        return
+    try:
+        added = shlex.split(addopts)
+    except ValueError as exc:
+        raise error(f"PYTEST_ADDOPTS: cannot split '{addopts}': {exc}") from None
+    problem = refuses(added, "in PYTEST_ADDOPTS")
+    if problem:
+        raise error(problem)
+
+
+def parse(argv: Sequence[str]) -> GateSettings | None:
+    """The gate's settings from its arguments; None for ``--help`` (printed to stdout)."""
+    scanned = scan(argv, _VALUED, (), GateUsageError)
+    if scanned is None:
+        sys.stdout.write(HELP)
+        return None
+    values, _, pytest_args = scanned
     for required in ("env", "baseline", "rollback"):
         if not values.get(required):
             raise GateUsageError(f"--{required} is required")
@@ -501,15 +538,7 @@ def parse(argv: Sequence[str]) -> GateSettings | None:
     problem = refused(pytest_args)
     if problem:
         raise GateUsageError(problem)
-    addopts = os.environ.get("PYTEST_ADDOPTS", "")
-    if addopts.strip():
-        try:
-            added = shlex.split(addopts)
-        except ValueError as exc:
-            raise GateUsageError(f"PYTEST_ADDOPTS: cannot split '{addopts}': {exc}") from None
-        problem = refused(added, "in PYTEST_ADDOPTS")
-        if problem:
-            raise GateUsageError(problem)
+    check_addopts(refused, GateUsageError)
     allure_dir = values.get("allure_dir")
     if allure_dir is not None:
         import importlib.util

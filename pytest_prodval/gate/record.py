@@ -26,6 +26,8 @@ from .state import PHASE_NAMES, PhaseResult
 __all__ = ["GateRun", "build_record", "failed_checks", "tail"]
 
 RECORD_SCHEMA = 1
+# The phases of a gate run without --deploy, whose durations the record has always had.
+CORE_PHASES = ("preflight", "suites", "rollback", "verification")
 MESSAGE_CHARS = 1500
 TAIL_LINES = 40
 TAIL_CHARS = 6000
@@ -204,9 +206,7 @@ def build_record(run: GateRun) -> dict[str, Any]:
         return result.outcome if result is not None else None
 
     durations: dict[str, float | None] = {}
-    names = ["preflight", "suites", "rollback", "verification"]
-    if settings.deploy is not None:
-        names = list(PHASE_NAMES)  # the deployment run's: every phase with a result
+    names = PHASE_NAMES if settings.deploy is not None else CORE_PHASES
     for name in names:
         phase = run.phases.get(name)
         durations[name] = None

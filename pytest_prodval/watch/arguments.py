@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -185,29 +184,14 @@ _VALUED = {
 
 def parse(argv: Sequence[str]) -> WatchSettings | None:
     """The watch's settings from its arguments; None for ``--help`` (printed to stdout)."""
-    values: dict[str, str] = {}
-    allow_synthetic = False
-    pytest_args: list[str] = []
-    rest = list(argv)
-    while rest:
-        arg = rest.pop(0)
-        if arg in ("-h", "--help"):
-            sys.stdout.write(HELP)
-            return None
-        if arg == "--":
-            pytest_args = rest
-            break
-        if arg == "--allow-synthetic":
-            allow_synthetic = True
-            continue
-        name, has_value, value = arg.partition("=")
-        if name not in _VALUED:
-            raise WatchUsageError(f"unknown argument '{arg}' (pytest arguments go after --)")
-        if not has_value:
-            if not rest:
-                raise WatchUsageError(f"{name} needs a value")
-            value = rest.pop(0)
-        values[_VALUED[name]] = value
+    from ..gate.arguments import check_addopts, scan
+
+    scanned = scan(argv, _VALUED, ("--allow-synthetic",), WatchUsageError)
+    if scanned is None:
+        sys.stdout.write(HELP)
+        return None
+    values, switches, pytest_args = scanned
+    allow_synthetic = "--allow-synthetic" in switches
     for required in ("env", "interval", "listen"):
         if not values.get(required):
             raise WatchUsageError(f"--{required} is required")
@@ -222,15 +206,7 @@ def parse(argv: Sequence[str]) -> WatchSettings | None:
     problem = refused(pytest_args)
     if problem:
         raise WatchUsageError(problem)
-    addopts = os.environ.get("PYTEST_ADDOPTS", "")
-    if addopts.strip():
-        try:
-            added = shlex.split(addopts)
-        except ValueError as exc:
-            raise WatchUsageError(f"PYTEST_ADDOPTS: cannot split '{addopts}': {exc}") from None
-        problem = refused(added, "in PYTEST_ADDOPTS")
-        if problem:
-            raise WatchUsageError(problem)
+    check_addopts(refused, WatchUsageError)
     config = values.get("config") or DEFAULT_CONFIG
     baseline = values.get("baseline")
     if baseline is not None and not Path(baseline).is_file():
