@@ -46,6 +46,7 @@ def config_for(api: dict[str, Any], database: dict[str, Any] | None = None, **ex
     local.pop("load", None)
     local["api"] = {"timeout": API_TIMEOUT_S, "version_field": "release", **api}
     local.pop("database")
+    local.pop("integrity")  # the gate's data snapshot: needs the database, not used here
     if database is not None:
         local["database"] = {"timeout": API_TIMEOUT_S, **database}
     local["timeouts"] = {"check_s": 10, "run_s": RUN_S}
