@@ -192,6 +192,26 @@ def gate_args(
     ]
 
 
+def local_gate_argv(config: Path, rollback: str, checks: list[str], *args: str) -> list[str]:
+    """The gate against the ``local`` environment of ``config`` (a real docpipe), compared with
+    the committed baseline, running ``checks``."""
+    return [
+        "bash",
+        str(GATE),
+        "--env",
+        "local",
+        "--config",
+        str(config),
+        "--baseline",
+        str(ROOT / "baselines/local.json"),
+        "--rollback",
+        rollback,
+        *args,
+        "--",
+        *checks,
+    ]
+
+
 def run_gate(
     cwd: Path, argv: list[str], env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

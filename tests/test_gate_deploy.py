@@ -27,7 +27,7 @@ import pytest
 import yaml
 from docpipe.control import run_docpipe
 
-from .gate_harness import GATE, ROOT, RunningGate, run_gate
+from .gate_harness import ROOT, RunningGate, local_gate_argv, run_gate
 
 pytestmark = pytest.mark.xdist_group("gate-deploy")  # one deployment, tests in order
 
@@ -93,25 +93,13 @@ class Platform:
         [path] = sorted((cwd / "reports" / "gate").glob("*.json"))
         return json.loads(path.read_text())
 
-    def gate_argv(self, name: str, *args: str) -> tuple[Path, list[str]]:
+    def gate_argv(
+        self, name: str, *args: str, config: Path | None = None
+    ) -> tuple[Path, list[str]]:
         cwd = self.base / name
         cwd.mkdir()
-        argv = [
-            "bash",
-            str(GATE),
-            "--env",
-            "local",
-            "--config",
-            str(self.config),
-            "--baseline",
-            str(ROOT / "baselines/local.json"),
-            "--rollback",
-            self.docpipe("rollback"),
-            *args,
-            "--",
-            *CHECKS,
-        ]
-        return cwd, argv
+        rollback = self.docpipe("rollback")
+        return cwd, local_gate_argv(config or self.config, rollback, CHECKS, *args)
 
 
 @pytest.fixture(scope="module")
@@ -257,24 +245,8 @@ def test_without_integrity_tables_a_deployment_run_deploys_nothing(platform: Pla
     bare = platform.base / "bare.yaml"
     bare.write_text(yaml.safe_dump(document, sort_keys=False))
     revision = platform.state()["revision"]
-    cwd = platform.base / "bare"
-    cwd.mkdir()
-    argv = [
-        "bash",
-        str(GATE),
-        "--env",
-        "local",
-        "--config",
-        str(bare),
-        "--baseline",
-        str(ROOT / "baselines/local.json"),
-        "--rollback",
-        platform.docpipe("rollback"),
-        "--deploy",
-        platform.docpipe("deploy", "--release", "1"),
-        "--",
-        *CHECKS,
-    ]
+    deploy = platform.docpipe("deploy", "--release", "1")
+    cwd, argv = platform.gate_argv("bare", "--deploy", deploy, config=bare)
     result = run_gate(cwd, argv)
     assert result.returncode == 3, output(result)
     assert "declare environments.local.integrity.tables" in result.stderr

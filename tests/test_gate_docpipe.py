@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from docpipe.control import run_docpipe
 
-from .gate_harness import GATE, ROOT, run_gate
+from .gate_harness import ROOT, local_gate_argv, run_gate
 
 pytestmark = pytest.mark.xdist_group("gate-docpipe")  # one deployment, tests in order
 
@@ -50,21 +50,7 @@ class Deployment:
 
     def gate(self, cwd: Path) -> subprocess.CompletedProcess[str]:
         cwd.mkdir()
-        argv = [
-            "bash",
-            str(GATE),
-            "--env",
-            "local",
-            "--config",
-            str(self.config),
-            "--baseline",
-            str(ROOT / "baselines/local.json"),
-            "--rollback",
-            self.rollback_command(),
-            "--",
-            *CHECKS,
-        ]
-        return run_gate(cwd, argv)
+        return run_gate(cwd, local_gate_argv(self.config, self.rollback_command(), CHECKS))
 
 
 def only_record(cwd: Path) -> dict[str, Any]:
