@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .integrity import checksum, compare
+from .integrity import IN_FLIGHT_S, checksum, compare
 
 if TYPE_CHECKING:
     import asyncpg
@@ -113,7 +113,10 @@ async def read_tables(
                     else None
                 )
                 if table.erased and erased_since is not None:
-                    erased[name] = await _erased(conn, name, table.erased, erased_since, redactor)
+                    # An erasure in flight as the snapshot was taken still had its row in it,
+                    # though its audit entry is a little older than the snapshot.
+                    since = erased_since - IN_FLIGHT_S
+                    erased[name] = await _erased(conn, name, table.erased, since, redactor)
     except (OSError, asyncio.TimeoutError) as exc:
         detail = redactor.redact_url(f"{type(exc).__name__}: {exc}")
         raise SnapshotError(f"reading the tables failed: {detail}") from None
