@@ -75,8 +75,8 @@ async def read_tables(
             server_settings=settings,
         )
     except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
-        detail = redactor.redact_url(f"{type(exc).__name__}: {exc}")
-        raise SnapshotError(f"cannot connect to the database: {detail}") from None
+        line = _line(exc, env, redactor, "cannot connect to the database", connecting=True)
+        raise SnapshotError(line) from None
     rows: dict[str, Rows] = {}
     created: dict[str, Created | None] = {}
     erased: dict[str, set[str]] = {}
@@ -104,8 +104,9 @@ async def read_tables(
                     hint = ""
                     if isinstance(exc, asyncpg.InsufficientPrivilegeError):
                         hint = " (the read-only role needs SELECT on it: docs/configuration.md)"
-                    detail = redactor.redact_url(f"{type(exc).__name__}: {exc}")
-                    raise SnapshotError(f"cannot read {name}: {detail}{hint}") from None
+                    raise SnapshotError(
+                        _line(exc, env, redactor, f"cannot read {name}") + hint
+                    ) from None
                 rows[name] = {str(row[0]): str(row[1]) for row in fetched}
                 created[name] = (
                     {str(row[0]): (None if row[2] is None else float(row[2])) for row in fetched}
@@ -116,17 +117,37 @@ async def read_tables(
                     # An erasure in flight as the snapshot was taken still had its row in it,
                     # though its audit entry is a little older than the snapshot.
                     since = erased_since - IN_FLIGHT_S
-                    erased[name] = await _erased(conn, name, table.erased, since, redactor)
-    except (OSError, asyncio.TimeoutError) as exc:
-        detail = redactor.redact_url(f"{type(exc).__name__}: {exc}")
-        raise SnapshotError(f"reading the tables failed: {detail}") from None
+                    erased[name] = await _erased(conn, env, name, table.erased, since, redactor)
+    except asyncio.TimeoutError:  # asyncpg's command_timeout, before the statement_timeout
+        raise SnapshotError(
+            f"reading the tables failed: no answer within {timeout_s:g} s"
+        ) from None
+    except (OSError, asyncpg.InterfaceError) as exc:
+        # InterfaceError: the connection dropped half-way (asyncpg's ConnectionDoesNotExist).
+        raise SnapshotError(_line(exc, env, redactor, "reading the tables failed")) from None
     finally:
         conn.terminate()
     return taken_at, rows, created, erased
 
 
+def _line(
+    exc: BaseException, env: TargetEnv, redactor: Redactor, what: str, *, connecting: bool = False
+) -> str:
+    """``exc`` as one redacted line: the plugin's words for a database that did not answer
+    (``unreachable.database_error``), else ``what`` and the error itself."""
+    from ..unreachable import database_error
+
+    line = database_error(exc, env, connecting=connecting)
+    return redactor.redact_url(line or f"{what}: {type(exc).__name__}: {exc}")
+
+
 async def _erased(
-    conn: asyncpg.Connection, name: str, query: str, since: float, redactor: Redactor
+    conn: asyncpg.Connection,
+    env: TargetEnv,
+    name: str,
+    query: str,
+    since: float,
+    redactor: Redactor,
 ) -> set[str]:
     """The keys ``query`` names as erased on purpose since ``since`` (epoch seconds)."""
     import datetime as dt
@@ -137,8 +158,8 @@ async def _erased(
     try:
         return {str(row[0]) for row in await conn.fetch(query, when)}
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        detail = redactor.redact_url(f"{type(exc).__name__}: {exc}")
-        raise SnapshotError(f"cannot run integrity.tables.{name}.erased: {detail}") from None
+        what = f"cannot run integrity.tables.{name}.erased"
+        raise SnapshotError(_line(exc, env, redactor, what)) from None
 
 
 def _write(path: Path, data: Any) -> None:
