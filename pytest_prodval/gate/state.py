@@ -46,6 +46,7 @@ __all__ = [
     "Work",
     "data_summary",
     "read_evidence",
+    "written_since",
 ]
 
 # The phases with a result file of their own: the gate's order (decision.PHASES), without the
@@ -100,6 +101,16 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(temporary, path)
 
 
+def written_since(path: Path, started_at: float) -> bool:
+    """Was ``path`` written by a run that started at ``started_at``? An older file (mtime
+    before the start, with a second's slack for coarse file-system clocks) is an earlier run's;
+    a missing one is no run's."""
+    try:
+        return path.stat().st_mtime >= started_at - 1.0
+    except OSError:
+        return False
+
+
 def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
     """What a pytest run that started at ``started_at`` left in its JUnit XML and summary.
 
@@ -108,14 +119,8 @@ def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
     """
     import xml.etree.ElementTree as ET
 
-    def fresh(path: Path) -> bool:
-        try:
-            return path.stat().st_mtime >= started_at - 1.0
-        except OSError:
-            return False
-
     reported = executed = failed = 0
-    junit_ok = fresh(junit)
+    junit_ok = written_since(junit, started_at)
     if junit_ok:
         try:
             cases = list(ET.parse(junit).getroot().iter("testcase"))
@@ -129,7 +134,7 @@ def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
                 for case in cases
                 if case.find("failure") is not None or case.find("error") is not None
             )
-    data = _read_json(summary) if fresh(summary) else None
+    data = _read_json(summary) if written_since(summary, started_at) else None
     recorded = isinstance(data, dict) and (
         (data.get("baseline") or {}).get("mode") == "record"
         or data.get("baseline_written") is not None
@@ -148,10 +153,7 @@ def read_evidence(junit: Path, summary: Path, started_at: float) -> Evidence:
 
 def data_summary(path: Path, started_at: float) -> dict[str, Any] | None:
     """What a data phase's child wrote (``snapshot.py``), if it is this run's."""
-    try:
-        if path.stat().st_mtime < started_at - 1.0:
-            return None
-    except OSError:
+    if not written_since(path, started_at):
         return None
     data = _read_json(path)
     return data if isinstance(data, dict) else None

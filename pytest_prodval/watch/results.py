@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..gate.decision import PYTEST_MEANING  # the one wording of pytest's exit codes
+from ..gate.state import written_since
 from ..process import Outcome
 from ..report.checks import OUTCOMES
 
@@ -56,12 +57,12 @@ def _error(reason: str, outcome: Outcome) -> RunResult:
 
 
 def _load(summary: Path, started_at: float) -> tuple[dict[str, Any] | None, str]:
-    try:
-        if summary.stat().st_mtime < started_at - 1.0:  # an earlier run's (mtime granularity)
-            return None, f"the summary {summary} is not this run's"
-        data = json.loads(summary.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not summary.exists():
         return None, "the run wrote no summary"
+    if not written_since(summary, started_at):
+        return None, f"the summary {summary} is not this run's"
+    try:
+        data = json.loads(summary.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return None, f"the summary {summary} cannot be read: {exc}"
     if not isinstance(data, dict):
