@@ -52,6 +52,7 @@ __all__ = [
     "preflight_problem",
     "pytest_meaning",
     "pytest_problem",
+    "run_problem",
 ]
 
 EXIT_PASSED, EXIT_ROLLED_BACK, EXIT_HUMAN, EXIT_MISUSE = 0, 1, 2, 3
@@ -400,12 +401,22 @@ def _verification_problem(
     verification: Outcome, evidence: Evidence | None, limits: Limits
 ) -> str | None:
     """Why the verification did not pass; None when it did (exit 0 and its evidence)."""
-    why = pytest_problem(verification, limits.verify_timeout_s, "it")
-    if why is not None and verification.stopped_by is not None and not verification.timed_out:
+    why = run_problem(verification, evidence, limits.verify_timeout_s, "it")
+    stopped = verification.stopped_by is not None and not verification.timed_out
+    if why is not None and stopped and not verification.ok:  # pytest's own failure: say why
         started = verification.exit_code is not None
         why = f"it was stopped by {verification.stopped_by}" + (
             f" (pytest exit {verification.exit_code})" if started else " before it started"
         )
+    return why
+
+
+def run_problem(
+    outcome: Outcome, evidence: Evidence | None, timeout_s: float, what: str
+) -> str | None:
+    """Why a readiness or verification run (``what``: "they", "it") did not pass; None when it
+    did: pytest exited 0 within ``timeout_s`` and its JUnit and summary are this run's."""
+    why = pytest_problem(outcome, timeout_s, what)
     if why is None:
         found = evidence_problem(evidence, None)
         why = found[1] if found is not None else None
@@ -512,10 +523,7 @@ def _decide_deployment(facts: Facts, d: Deployment) -> Step:
         if d.readiness is None:
             _require(d.snapshot is None and d.backup is None, "a snapshot before the readiness")
             return Step("readiness", "the preflight passed")
-        why = pytest_problem(d.readiness, limits.verify_timeout_s, "they")
-        if why is None:
-            found = evidence_problem(d.readiness_evidence, None)
-            why = found[1] if found is not None else None
+        why = run_problem(d.readiness, d.readiness_evidence, limits.verify_timeout_s, "they")
         if why is not None:
             _require(d.snapshot is None and d.backup is None, "a snapshot after no readiness")
             reason = f"the current release failed its readiness checks ({why}): {NOTHING_DEPLOYED}"

@@ -20,7 +20,7 @@ from typing import Any
 from ..process import Outcome
 from ..safety.redaction import Redactor
 from .arguments import GateSettings
-from .decision import Step, evidence_problem, pytest_meaning, pytest_problem
+from .decision import Step, pytest_meaning, run_problem
 from .state import PHASE_NAMES, PhaseResult
 
 __all__ = ["GateRun", "build_record", "failed_checks", "tail"]
@@ -265,7 +265,7 @@ def build_record(run: GateRun) -> dict[str, Any]:
     if verification is not None:
         record["verification"] = {
             "selection": redactor.redact(run.verify_selection or ""),
-            "passed": _verified(run, verification),  # exit 0 and its evidence
+            "passed": _passed(run, "verification", verification),  # exit 0 and its evidence
             **_pytest_run(
                 verification,
                 where / "verification.xml",
@@ -282,22 +282,16 @@ def build_record(run: GateRun) -> dict[str, Any]:
     return record
 
 
-def _verified(run: GateRun, verification: Outcome) -> bool:
-    """Did the verification pass? Without --deploy, exactly when the decision is rolled_back;
-    in a deployment run the data check decides too, so it is asked of the run itself."""
-    if run.settings.deploy is None:
-        return run.step.decision == "rolled_back"
+def _passed(run: GateRun, name: str, outcome: Outcome) -> bool:
+    """Did the readiness or verification run pass, by the decision's own rule? (Not read off
+    the decision: in a deployment run, the data check decides a rollback too.)"""
     from .state import read_evidence
 
     where = run.directory
     evidence = read_evidence(
-        where / "verification.xml", where / "verification-summary.json", verification.started_at
+        where / f"{name}.xml", where / f"{name}-summary.json", outcome.started_at
     )
-    return (
-        pytest_problem(verification, run.settings.verify_timeout_s, "it") is None
-        and verification.stopped_by is None
-        and evidence_problem(evidence, None) is None
-    )
+    return run_problem(outcome, evidence, run.settings.verify_timeout_s, "it") is None
 
 
 def _command(
@@ -348,23 +342,14 @@ def _data(run: GateRun, name: str, redactor: Redactor) -> dict[str, Any]:
 
 def _deployment_run(run: GateRun, redactor: Redactor) -> dict[str, Any]:
     """The record's fields of a deployment run (--deploy): docs/gate.md, "The deployment run"."""
-    from .state import read_evidence
-
     settings, where = run.settings, run.directory
     readiness: dict[str, Any] | None = None
     result = run.phases.get("readiness")
     if result is not None and result.outcome is not None:
         outcome = result.outcome
-        evidence = read_evidence(
-            where / "readiness.xml", where / "readiness-summary.json", outcome.started_at
-        )
-        passed = (
-            pytest_problem(outcome, settings.verify_timeout_s, "they") is None
-            and evidence_problem(evidence, None) is None
-        )
         readiness = {
             "selection": redactor.redact(run.readiness_selection or ""),
-            "passed": passed,
+            "passed": _passed(run, "readiness", outcome),
             **_pytest_run(
                 outcome,
                 where / "readiness.xml",
