@@ -146,23 +146,15 @@ def phase_for(work: Work, name: str) -> Phase:
             f"{settings.snapshot_timeout_s * STATEMENT_SHARE:g}",
         ]
         return Phase(name, command, settings.snapshot_timeout_s, signal.SIGTERM, True, None)
-    if name == "readiness":
-        _, words = work.readiness_selection()
+    if name in ("readiness", "verification"):  # a read-only selection, before or after
+        ready = name == "readiness"
+        _, words = work.readiness_selection() if ready else work.verification_selection()
         command = _pytest(
             settings,
             *words,
-            f"--junitxml={where / 'readiness.xml'}",
-            f"--prodval-summary={where / 'readiness-summary.json'}",
-        )
-        return Phase(name, command, settings.verify_timeout_s, signal.SIGINT, True, None)
-    if name == "verification":
-        _, words = work.verification_selection()
-        command = _pytest(
-            settings,
-            *words,
-            f"--junitxml={where / 'verification.xml'}",
-            f"--prodval-summary={where / 'verification-summary.json'}",
-            *settings.allure_args("verification"),
+            f"--junitxml={where / f'{name}.xml'}",
+            f"--prodval-summary={where / f'{name}-summary.json'}",
+            *(() if ready else settings.allure_args("verification")),
         )
         return Phase(name, command, settings.verify_timeout_s, signal.SIGINT, True, None)
     raise ValueError(f"unknown phase {name!r}")
